@@ -1,0 +1,67 @@
+"""Building the redis-py client for each deployment: one server, Sentinel, or Cluster.
+
+Kept apart from ``RedisBackend`` so that the backend's operations read the same for all
+three; redis-py is imported here, lazily, with an error that names the extra to install.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from ..errors import CacheConfigError
+
+
+def import_redis() -> Any:
+    try:
+        import redis.asyncio
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("RedisBackend needs redis-py: pip install 'ignite-cache[redis]'") from exc
+    return redis
+
+
+def hosts_of(url: str) -> list[tuple[str, int]]:
+    """The ``host:port`` pairs of a URL whose netloc may list several (Sentinel, Cluster)."""
+    netloc = urlsplit(url).netloc.rpartition("@")[2]
+    hosts = []
+    for item in netloc.split(","):
+        host, _, port = item.rpartition(":") if ":" in item else (item, "", "")
+        try:
+            hosts.append((host.strip("[]") or "127.0.0.1", int(port or 6379)))
+        except ValueError:
+            raise CacheConfigError(f"CACHE_REDIS_URL has an unreadable host {item!r}.") from None
+    return hosts
+
+
+def make_client(url: str, *, mode: str, service: str, options: dict[str, Any]) -> Any:
+    """A redis-py asyncio client for ``mode``; connections are opened lazily."""
+    redis = import_redis()
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialWithJitterBackoff
+
+    opts = dict(options)
+    retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), int(opts.pop("retries")))
+    pool_timeout = opts.pop("timeout")
+    parts = urlsplit(url)
+    opts["username"] = unquote(parts.username) if parts.username else None
+    opts["password"] = unquote(parts.password) if parts.password else None
+    if mode == "cluster":
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+        return RedisCluster(
+            startup_nodes=[ClusterNode(h, p) for h, p in hosts_of(url)],
+            retry=retry,
+            ssl=parts.scheme == "rediss",
+            **opts,
+        )
+    if mode == "sentinel":
+        from redis.asyncio.sentinel import Sentinel
+
+        sockets = {k: v for k, v in opts.items() if k.startswith("socket_")}
+        sockets["password"] = opts["password"]
+        sentinel = Sentinel(hosts_of(url), sentinel_kwargs=sockets)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        db = int(parts.path.lstrip("/") or 0)
+        return sentinel.master_for(service, retry=retry, db=db, **opts)
+    del opts["username"], opts["password"]  # from_url reads them from the URL itself
+    pool = redis.asyncio.BlockingConnectionPool.from_url(url, retry=retry, timeout=pool_timeout, **opts)
+    return redis.asyncio.Redis(connection_pool=pool)

@@ -1,0 +1,181 @@
+"""The SQLite plumbing under ``FileBackend``: connections, schema, and where each call runs.
+
+Where calls run, decided by measurement (``benchmarks/``): a WAL read or a single-row
+write costs a few microseconds, far less than a hop to a worker thread (~50 µs), so every
+statement first runs on the event loop on a connection whose busy timeout is zero. Only
+when another process holds the write lock (``SQLITE_BUSY``) is the call retried on a
+worker thread whose connection waits up to ``lock_timeout``; the loop never blocks on a
+lock. Multi-statement writes begin with ``BEGIN IMMEDIATE``: a deferred transaction that
+upgrades from read to write fails at once with "database is locked" under contention,
+whatever the busy timeout. Connections never cross ``fork()`` (a child reopens), since a
+connection carried into a child process corrupts databases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from ..errors import CacheBackendError, CacheConfigError
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY,   -- store order: the oldest write is evicted first
+    key TEXT NOT NULL UNIQUE,
+    value BLOB NOT NULL,      -- no affinity: TEXT stays str and BLOB stays bytes
+    expires REAL              -- unix time; NULL never expires
+);
+CREATE INDEX IF NOT EXISTS entries_expires ON entries(expires) WHERE expires IS NOT NULL;
+"""
+_BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+_CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+
+_open_stores: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+
+
+def _forget_connections_after_fork() -> None:
+    for store in list(_open_stores):
+        store.forget()
+
+
+os.register_at_fork(after_in_child=_forget_connections_after_fork)
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in _BUSY or "locked" in str(exc)
+
+
+def is_corrupt(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in _CORRUPT
+
+
+class SQLiteStore:
+    """Two connections to one database file: one for the event loop, one for a worker thread."""
+
+    def __init__(self, file: Path, *, lock_timeout: float) -> None:
+        self.file = file
+        self.lock_timeout = lock_timeout
+        self.loop_conn: sqlite3.Connection | None = None
+        self._thread_conn: sqlite3.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        _open_stores.add(self)
+
+    # --- opening and closing ---------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the folder and schema (in the worker, it may wait for a lock), then connect."""
+        await self.in_thread(lambda conn: None)
+        self.loop_conn = self._connect(busy_timeout=0.0)
+
+    def _connect(self, *, busy_timeout: float) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.file, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses nothing
+        conn.execute("PRAGMA temp_store=MEMORY")
+        return conn
+
+    def _thread_connection(self) -> sqlite3.Connection:
+        if self._thread_conn is None:
+            self._thread_conn = self._create()
+        return self._thread_conn
+
+    def _create(self) -> sqlite3.Connection:
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheConfigError(
+                f"CACHE_FILE_PATH {str(self.file.parent)!r} cannot be created: {exc}."
+            ) from exc
+        if not os.access(self.file.parent, os.W_OK | os.X_OK):
+            raise CacheConfigError(
+                f"CACHE_FILE_PATH {str(self.file.parent)!r} is not writable; SQLite in WAL mode "
+                "needs to create files beside the database, even to read it."
+            )
+        try:
+            conn = self._connect(busy_timeout=self.lock_timeout)
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # only takes effect on a new file
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA journal_size_limit=67108864")
+            conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            if not is_corrupt(exc):
+                raise CacheConfigError(f"Cannot open the cache database {self.file}: {exc}.") from exc
+            self._set_aside()
+            return self._create()
+        return conn
+
+    def _set_aside(self) -> None:
+        """Move a corrupt database out of the way so that a fresh one can be created."""
+        import logging
+        import time
+
+        aside = self.file.with_name(f"{self.file.name}.corrupt-{int(time.time())}")
+        logging.getLogger("ignite_cache").error(
+            "The cache database %s is corrupt; it was moved to %s and a new one created.",
+            self.file,
+            aside,
+        )
+        for suffix in ("", "-wal", "-shm"):
+            src = self.file.with_name(self.file.name + suffix)
+            if src.exists():
+                src.replace(aside.with_name(aside.name + suffix))
+
+    def forget(self) -> None:
+        """Drop connections without closing them (after ``fork()``, they belong to the parent)."""
+        self.loop_conn = self._thread_conn = None
+        self._executor = None
+
+    async def close(self) -> None:
+        conn, self.loop_conn = self.loop_conn, None
+        if conn is not None:
+            conn.close()
+        if self._executor is not None:
+            await self.in_thread(lambda _: self._close_thread_conn())
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+    def _close_thread_conn(self) -> None:
+        if self._thread_conn is not None:
+            self._thread_conn.close()
+            self._thread_conn = None
+
+    async def recover(self) -> None:
+        """After corruption was seen: set the file aside and start over on a fresh one."""
+        await self.close()
+        self._set_aside()
+        await self.open()
+
+    # --- running statements ------------------------------------------------------------------
+
+    async def in_thread(self, op: Callable[[sqlite3.Connection], T], *, txn: bool = False) -> T:
+        """Run ``op`` on the worker's connection, which may wait for another process's lock."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="ignite-cache-sqlite")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: run(self._thread_connection(), op, txn=txn))
+
+
+def run(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T], *, txn: bool) -> T:
+    """Run ``op`` on ``conn``, inside ``BEGIN IMMEDIATE``/``COMMIT`` when ``txn``."""
+    if not txn:
+        return op(conn)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = op(conn)
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def backend_error(exc: sqlite3.Error, file: Path) -> CacheBackendError:
+    return CacheBackendError(f"The cache database {file} failed: {exc}.")

@@ -1,0 +1,1 @@
+"""Test support: private Redis servers, clusters, sentinels and a delaying TCP proxy."""
