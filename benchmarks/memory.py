@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from fnmatch import translate
 from functools import partial
 
 from .common import (TTL, VALUES, Config, Group, Impl, get_loop, keys, measure, run_each,
@@ -29,10 +31,17 @@ class DictFloor:
         self.data[key] = (value, time.monotonic() + ttl)
         return True
 
+    async def delete_pattern(self, pattern):
+        match = re.compile(translate(pattern)).match
+        doomed = [k for k in self.data if match(k)]
+        for k in doomed:
+            del self.data[k]
+        return len(doomed)
+
 
 async def floor():
     f = DictFloor()
-    return Impl("floor (dict + expiry)", "floor", f.get, f.set)
+    return Impl("floor (dict + expiry)", "floor", f.get, f.set, delete_pattern=f.delete_pattern)
 
 
 async def mine():
@@ -41,7 +50,8 @@ async def mine():
         return None
     m = Mem(max_entries=2_000_000, max_bytes=2**32, default_ttl=TTL)
     await m.init()
-    return Impl("ignite_cache MemoryBackend", "ours", m.get, partial(m.set, ex=TTL), close=m.close)
+    return Impl("ignite_cache MemoryBackend", "ours", m.get, partial(m.set, ex=TTL), close=m.close,
+                delete_pattern=m.delete_pattern, extra={"set_many": partial(m.set_many, ex=TTL)})
 
 
 async def cachetools_():

@@ -58,7 +58,7 @@ def factories(cfg: Config):
         Red = ours("RedisBackend")
         if Red is None:
             return None
-        b = Red(cfg.redis_url, namespace="bench")
+        b = Red(cfg.redis_url, namespace="bench", max_connections=POOL)
         await b.init()
         return Impl("ignite_cache RedisBackend", "ours", b.get, partial(b.set, ex=TTL),
                     close=b.close, delete_pattern=b.delete_pattern,

@@ -6,6 +6,7 @@ from .backends.file import FileBackend
 from .backends.memory import MemoryBackend
 from .backends.patterns import escape_pattern
 from .backends.redis import RedisBackend
+from .decorators import CachedFunction, cached, invalidate_cache
 from .errors import (
     CacheBackendError,
     CacheConfigError,
@@ -19,6 +20,7 @@ from .errors import (
 )
 from .factory import close_cache, create_backend, get_cache_backend, init_cache, set_cache_backend
 from .fastapi import cache_health, cache_lifespan, get_cache
+from .serialization import JsonSerializer, PickleSerializer
 from .settings import CacheSettings
 
 __all__ = [
@@ -29,8 +31,11 @@ __all__ = [
     "CacheError",
     "CacheSettings",
     "CacheUnavailableError",
+    "CachedFunction",
     "FileBackend",
     "InvalidKeyError",
+    "JsonSerializer",
+    "PickleSerializer",
     "InvalidPatternError",
     "InvalidTTLError",
     "InvalidValueError",
@@ -40,11 +45,13 @@ __all__ = [
     "Value",
     "cache_health",
     "cache_lifespan",
+    "cached",
     "close_cache",
     "create_backend",
     "escape_pattern",
     "get_cache",
     "get_cache_backend",
     "init_cache",
+    "invalidate_cache",
     "set_cache_backend",
 ]

@@ -688,6 +688,7 @@ class _ClusterNodeLine:
         self.port = int(address.rpartition(":")[2])
         self.flags = set(fields[2].split(","))
         self.master_id = fields[3]
+        self.config_epoch = int(fields[6])
         self.link_state = fields[7]
         self.slots = " ".join(slot for slot in fields[8:] if not slot.startswith("["))
 
@@ -800,7 +801,8 @@ class RedisCluster:
         ]
 
     def _healthy(self) -> bool:
-        slot_maps: list[dict[str, int]] = []
+        topologies: list[set[tuple[int, str, str, int]]] = []
+        epochs: set[str] = set()
         for node in self._reachable():
             info = _parse_info(_as_str(node.command("CLUSTER", "INFO")))
             if (
@@ -810,22 +812,32 @@ class RedisCluster:
                 or info.get("cluster_known_nodes") != str(len(self.nodes))
             ):
                 return False
+            epochs.add(info.get("cluster_current_epoch", ""))
             view = _cluster_nodes(node)
             owners = [line for line in view if line.is_master and line.slots]
             if len(owners) != self.PRIMARIES or any(line.is_failed for line in owners):
                 return False
-            slot_maps.append({line.slots: line.port for line in owners})
+            # Who serves which slots under which config epoch and who replicates
+            # whom, as this node sees it.
+            ports = {line.node_id: str(line.port) for line in view}
+            topologies.append(
+                {
+                    (line.port, line.slots, ports.get(line.master_id, "-"), line.config_epoch)
+                    for line in view
+                }
+            )
             me = next(line for line in view if "myself" in line.flags)
             if "slave" in me.flags and node.info().get("master_link_status") != "up":
                 return False
-        return all(slot_map == slot_maps[0] for slot_map in slot_maps)
+        return len(epochs) == 1 and all(topology == topologies[0] for topology in topologies)
 
     def wait_until_ok(self, timeout: float = 10.0) -> None:
         """Wait until the running, unpaused nodes agree that the cluster is healthy.
 
         Healthy means, on every such node: ``cluster_state:ok``, all slots assigned
-        and served by primaries not flagged failed, the same slot-to-primary map,
-        and (for a replica) ``master_link_status:up``.
+        and served by primaries not flagged failed, the same view of which node
+        serves which slots (under which config epoch) and which node replicates
+        which, the same current epoch, and (for a replica) ``master_link_status:up``.
 
         Raises:
             RedisWaitTimeout: not healthy within ``timeout`` seconds.
@@ -928,7 +940,10 @@ class RedisCluster:
             raise ValueError(f"{primary!r} is not a primary of this cluster")
         candidates = [node for node in self.replicas_of(primary) if node.is_reachable]
         if not candidates:
-            raise ValueError(f"{primary!r} has no reachable replica to promote")
+            raise ValueError(
+                f"{primary!r} has no reachable replica to promote"
+                " (after resume()/restart() of a node, call wait_until_ok() first)"
+            )
         replica = candidates[0]
 
         if how == "pause":
@@ -995,7 +1010,7 @@ class RedisSentinelSetup:
         self,
         *,
         service_name: str = "mymaster",
-        down_after_ms: int = 500,
+        down_after_ms: int = 1500,
         failover_timeout_ms: int = 3000,
         base_dir: str | os.PathLike[str] | None = None,
         startup_timeout: float = 20.0,
