@@ -20,7 +20,8 @@ import hashlib
 import inspect
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any, get_args, get_origin
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 from .errors import InvalidKeyError
 
@@ -47,7 +48,7 @@ class KeyMaker:
         builder: Callable[..., str] | None,
         exclude: Iterable[str],
     ) -> None:
-        self.signature = inspect.signature(func)
+        self.signature = _signature(func)
         self.name = f"{func.__module__}.{func.__qualname__}"
         self.head = f"{prefix}:{self.name}:" if prefix else f"{self.name}:"
         self.prefix = f"{prefix}:" if prefix else ""
@@ -56,27 +57,25 @@ class KeyMaker:
         params = list(self.signature.parameters.values())
         self._names = [p.name for p in params]
         self._simple_binding = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params)
+        self._positional = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
         self._defaults = {p.name: p.default for p in params if p.default is not p.empty}
         skipped = set(exclude) | {p.name for p in params if _is_not_data(p, first=p is params[0])}
         unknown = set(exclude) - set(self._names)
         if unknown:
             raise InvalidKeyError(f"exclude_keys names no parameter of {self.name}: {sorted(unknown)}.")
         self.keyed = [name for name in self._names if name not in skipped]
-        # Memo of finished keys for calls whose keyed arguments are all simple immutable
-        # values: building a digest costs microseconds, a dict lookup tens of nanoseconds.
+        # A memo of finished keys for calls whose keyed arguments are all simple immutable
+        # values: a digest costs about a microsecond, a dict lookup tens of nanoseconds.
+        # Positional calls use it when the only left-out parameters lead (``self``).
         self._memo: dict[tuple[Any, ...], str] = {}
-        self._skip = (
-            len(self._names) - len(self.keyed)
-            if self._names[: len(skipped)] == [n for n in self._names if n in skipped]
-            else -1
-        )
-        if not self._simple_binding:
-            self._skip = -1
+        leading = len(skipped)
+        simple_prefix = self._simple_binding and set(self._names[:leading]) == skipped
+        self._skip = leading if simple_prefix else -1
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Arguments by parameter name, defaults applied, exactly as Python would bind them."""
         names = self._names
-        if self._simple_binding and len(args) <= len(names):
+        if self._simple_binding and len(args) <= self._positional:
             bound = dict(zip(names, args, strict=False))
             if kwargs:
                 for name in kwargs:
@@ -152,6 +151,8 @@ def shorten(key: str) -> str:
 def canonical(value: Any, name: str) -> str:
     """A text that is equal for equal data and different for different types or values."""
     t = type(value)
+    if t is float:
+        return repr(value + 0.0)  # -0.0 == 0.0: one key, whatever the memo saw first
     if t in _SIMPLE or t is bytes:
         return repr(value)
     if isinstance(value, enum.Enum):
@@ -183,6 +184,14 @@ def canonical(value: Any, name: str) -> str:
     )
 
 
+def _signature(func: Callable[..., Any]) -> inspect.Signature:
+    """The signature with string annotations evaluated where possible (PEP 563 modules)."""
+    try:
+        return inspect.signature(func, eval_str=True)
+    except Exception:  # a forward reference that does not resolve yet: judge by name
+        return inspect.signature(func)
+
+
 def _is_not_data(param: inspect.Parameter, *, first: bool) -> bool:
     if first and param.name in ("self", "cls"):
         return True
@@ -202,6 +211,8 @@ def _is_fastapi_marker(obj: object) -> bool:
 
 
 def _is_not_data_type(annotation: object) -> bool:
+    if get_origin(annotation) in (Union, UnionType):  # Optional[Request], CacheBackend | None
+        return any(_is_not_data_type(a) for a in get_args(annotation) if a is not type(None))
     if isinstance(annotation, str):  # an unresolved forward reference: judge by its name
         return annotation.rpartition(".")[2] in _NOT_DATA_TYPES | {"CacheBackend"}
     if not isinstance(annotation, type):

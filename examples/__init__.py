@@ -1,0 +1,1 @@
+"""Runnable examples of ignite_cache (``scripts/demo`` serves ``examples.app``)."""
