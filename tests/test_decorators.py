@@ -257,7 +257,7 @@ async def test_single_flight_500_callers_run_the_function_once(backend: CacheBac
         return {"x": x}
 
     tasks = [asyncio.create_task(slow(1)) for _ in range(500)]
-    await asyncio.sleep(0.05)
+    await until(lambda: slow.cache_stats.coalesced == 499)
     gate.set()
     results = await asyncio.gather(*tasks)
     assert n.calls == 1
@@ -277,7 +277,7 @@ async def test_single_flight_shares_the_exception_and_caches_nothing(backend: Ca
         raise LookupError("boom")
 
     tasks = [asyncio.create_task(failing()) for _ in range(50)]
-    await asyncio.sleep(0.02)
+    await until(lambda: failing.cache_stats.coalesced == 49)
     gate.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert n.calls == 1
@@ -329,6 +329,13 @@ async def test_cancelled_waiter_does_not_cancel_the_leader(backend: CacheBackend
     gate.set()
     assert await leader == 5
     assert not _inflight(slow)
+
+
+async def until(condition: Any, timeout: float = 10.0) -> None:
+    """Wait (bounded) until ``condition()`` holds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
 
 
 def _inflight(func: Any) -> dict[str, Any]:
@@ -419,7 +426,9 @@ async def test_poisoned_pickle_in_the_store_is_never_executed(backend: CacheBack
     assert profile.cache_stats.hits == 1
 
 
-async def test_signed_pickle_is_opt_in_and_rejects_foreign_payloads(backend: CacheBackend, tmp_path: Path) -> None:
+async def test_signed_pickle_is_opt_in_and_rejects_foreign_payloads(
+    backend: CacheBackend, tmp_path: Path
+) -> None:
     marker = tmp_path / "pwned"
 
     class Exploit:
@@ -499,7 +508,13 @@ async def test_several_patterns_and_exact_keys(backend: CacheBackend) -> None:
         return "done"
 
     assert await write(1) == "done"
-    assert [await backend.get(k) for k in ("a:1", "b:1", "c:1", "d:1", "d:2")] == [None, None, None, None, "v"]
+    assert [await backend.get(k) for k in ("a:1", "b:1", "c:1", "d:1", "d:2")] == [
+        None,
+        None,
+        None,
+        None,
+        "v",
+    ]
 
 
 async def test_invalidation_with_cached_key_template(backend: CacheBackend) -> None:

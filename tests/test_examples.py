@@ -12,10 +12,12 @@ from ignite_cache import CacheBackend, set_cache_backend
 
 @pytest.fixture
 async def client(backend: CacheBackend) -> AsyncIterator[httpx.AsyncClient]:
-    from examples.app import app, db
+    import examples.app
+    from examples.db import Database
 
+    examples.app.db = Database()  # a fresh database for each test
+    app = examples.app.app
     set_cache_backend(backend)
-    db.queries = 0
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:
         yield client

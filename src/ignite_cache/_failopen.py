@@ -19,6 +19,8 @@ class CacheStats:
 
     hits: int = 0
     misses: int = 0
+    coalesced: int = 0
+    """Misses that waited for another caller's computation instead of running the function."""
     errors: int = 0
     """Backend or decoding failures that were answered by calling the function instead."""
     incidents: int = 0

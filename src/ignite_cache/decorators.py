@@ -85,7 +85,7 @@ class _Cached(Generic[P, R]):
 
     async def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         key = self.keys.key(args, kwargs)
-        backend = self.backend or get_cache_backend()
+        backend = self.backend if self.backend is not None else get_cache_backend()
         stats = self.stats
         try:
             data = await backend.get(key)
@@ -94,8 +94,6 @@ class _Cached(Generic[P, R]):
         except Exception as exc:
             stats.failed("read", self.name, exc)
             return await self.func(*args, **kwargs)
-        if stats.failing:
-            stats.recovered(self.name)
         if data is not None:
             try:
                 value: R = self.serializer.loads(data)
@@ -103,6 +101,8 @@ class _Cached(Generic[P, R]):
                 stats.failed("decode", self.name, exc)
             else:
                 stats.hits += 1
+                if stats.failing:
+                    stats.recovered(self.name)
                 return value
         stats.misses += 1
         return await self.compute(key, backend, args, kwargs)
@@ -113,10 +113,11 @@ class _Cached(Generic[P, R]):
         """Single flight: the first caller computes; the others wait for its result."""
         pending = self.inflight.get(key)
         if pending is not None:
+            self.stats.coalesced += 1
             try:
                 data = await asyncio.shield(pending)
-            except _LeaderCancelled:
-                return await self.compute(key, backend, args, kwargs)
+            except _LeaderCancelled:  # start over: another waiter may have stored it by now
+                return await self.call(args, kwargs)
             value: R = self.serializer.loads(data)  # a fresh copy, as a hit would give
             return value
         future: asyncio.Future[bytes | str] = asyncio.get_running_loop().create_future()
@@ -147,6 +148,9 @@ class _Cached(Generic[P, R]):
             raise
         except Exception as exc:
             self.stats.failed("write", self.name, exc)
+        else:
+            if self.stats.failing:
+                self.stats.recovered(self.name)
 
 
 @overload
@@ -206,7 +210,7 @@ def cached(
 
         async def invalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
             """Delete the entry of this call's arguments; ``True`` if there was one."""
-            target = state.backend or get_cache_backend()
+            target = state.backend if state.backend is not None else get_cache_backend()
             return await target.delete(keys.key(args, kwargs)) > 0
 
         def cache_key(*args: P.args, **kwargs: P.kwargs) -> str:
@@ -259,7 +263,7 @@ def invalidate_cache(
                 b.apply_defaults()
                 bound = dict(b.arguments)
             await _invalidate(
-                backend or get_cache_backend(),
+                backend if backend is not None else get_cache_backend(),
                 [_fill(p, bound, name, escape=True) for p in patterns],
                 [_fill(k, bound, name, escape=False) for k in exact],
                 stats,

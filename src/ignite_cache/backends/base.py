@@ -46,6 +46,10 @@ class CacheBackend(abc.ABC):
         self._initialized = False
         self._init_lock: asyncio.Lock | None = None
 
+    def __bool__(self) -> bool:
+        """Always true, even when empty: ``backend or default`` must never drop a backend."""
+        return True
+
     # --- life cycle -----------------------------------------------------------------------
 
     async def init(self) -> None:
