@@ -284,8 +284,8 @@ async def test_single_flight_shares_the_exception_and_caches_nothing(backend: Ca
     assert all(isinstance(r, LookupError) and str(r) == "boom" for r in results)
     assert await backend.get(failing.cache_key()) is None
     assert not _inflight(failing)
+    gate.set()
     with pytest.raises(LookupError):
-        gate.set()
         await failing()
     assert n.calls == 2
 

@@ -122,7 +122,7 @@ def test_object_with_default_repr_is_a_clear_error() -> None:
     class Opaque:
         pass
 
-    with pytest.raises(InvalidKeyError, match="Opaque.*exclude_keys"):
+    with pytest.raises(InvalidKeyError, match=r"Opaque.*exclude_keys"):
         make(f).key((Opaque(),), {})
 
 
