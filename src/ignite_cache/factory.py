@@ -45,6 +45,8 @@ def create_backend(settings: CacheSettings | None = None) -> CacheBackend:
         max_connections=s.redis_max_connections,
         pool_timeout=s.redis_pool_timeout,
         retries=s.redis_retries,
+        breaker_threshold=s.redis_breaker_threshold,
+        breaker_cooldown=s.redis_breaker_cooldown,
     )
 
 

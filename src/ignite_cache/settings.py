@@ -66,6 +66,9 @@ class CacheSettings(BaseSettings):
     redis_max_connections: int = Field(64, ge=1)
     redis_pool_timeout: float = Field(0.5, gt=0)
     redis_retries: int = Field(2, ge=0)
+    redis_breaker_threshold: int = Field(5, ge=1)
+    """Consecutive failures after which Redis is not called for ``redis_breaker_cooldown``."""
+    redis_breaker_cooldown: float = Field(2.0, gt=0)
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -14,8 +14,10 @@ connection carried into a child process corrupts databases.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
+import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +68,7 @@ class SQLiteStore:
         self.loop_conn: sqlite3.Connection | None = None
         self._thread_conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self.inode: int | None = None
         _open_stores.add(self)
 
     # --- opening and closing ---------------------------------------------------------------
@@ -74,6 +77,25 @@ class SQLiteStore:
         """Create the folder and schema (in the worker, it may wait for a lock), then connect."""
         await self.in_thread(lambda conn: None)
         self.loop_conn = self._connect(busy_timeout=0.0)
+        self.inode = self._inode()
+
+    def _inode(self) -> int | None:
+        try:
+            return os.stat(self.file).st_ino
+        except FileNotFoundError:
+            return None
+
+    async def reopen_if_replaced(self) -> bool:
+        """Reconnect if the file was deleted or replaced under us (our connections would
+        keep using the old, unlinked file while other processes use the new one)."""
+        if self.loop_conn is None or self._inode() == self.inode:
+            return False
+        logging.getLogger("ignite_cache").warning(
+            "The cache database %s was deleted or replaced; reopening it.", self.file
+        )
+        await self.close()
+        await self.open()
+        return True
 
     def _connect(self, *, busy_timeout: float) -> sqlite3.Connection:
         conn = sqlite3.connect(self.file, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
@@ -113,9 +135,6 @@ class SQLiteStore:
 
     def _set_aside(self) -> None:
         """Move a corrupt database out of the way so that a fresh one can be created."""
-        import logging
-        import time
-
         aside = self.file.with_name(f"{self.file.name}.corrupt-{int(time.time())}")
         logging.getLogger("ignite_cache").error(
             "The cache database %s is corrupt; it was moved to %s and a new one created.",

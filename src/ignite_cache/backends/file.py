@@ -11,6 +11,7 @@ because recording every read would turn each read into a write.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import sqlite3
@@ -272,10 +273,18 @@ class FileBackend(CacheBackend):
 
     def _start_maintenance(self) -> None:
         if self._maintenance is None or self._maintenance.done():
-            self._maintenance = asyncio.ensure_future(self.maintain())
+            self._maintenance = asyncio.ensure_future(self._maintain_in_background())
+
+    async def _maintain_in_background(self) -> int:
+        try:
+            return await self.maintain()
+        except Exception as exc:  # a background chore: log it, the next round will retry
+            logging.getLogger("ignite_cache").warning("Cache maintenance of %s failed: %r", self.path, exc)
+            return 0
 
     async def maintain(self) -> int:
         """Delete expired rows and evict the oldest writes beyond ``max_size``; return rows removed."""
+        await self._store.reopen_if_replaced()
         now = self._clock()
         try:
             return await self._store.in_thread(lambda c: _maintain(c, now, self.max_size))

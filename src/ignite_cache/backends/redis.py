@@ -19,6 +19,7 @@ import functools
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from .._breaker import CircuitBreaker
 from .._types import DEFAULT_TTL, TTL, Value
 from ..errors import CacheBackendError, CacheConfigError, InvalidValueError
 from ._redis_client import make_client
@@ -66,10 +67,21 @@ def _mapped(
 
     @functools.wraps(method)
     async def wrapper(self: _B, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        breaker = self.breaker
+        if breaker.opened_at is not None:
+            breaker.before()
         try:
-            return await method(self, *args, **kwargs)
+            result = await method(self, *args, **kwargs)
         except self._driver_errors as exc:
+            breaker.failed()
             raise CacheBackendError(f"Redis at {self.safe_url} failed: {exc!r}.") from exc
+        except BaseException:
+            if breaker.probing:  # a probe that ended otherwise (cancelled, bad input)
+                breaker.probing = False
+            raise
+        if breaker.failures:
+            breaker.succeeded()
+        return result
 
     return wrapper
 
@@ -90,6 +102,8 @@ class RedisBackend(CacheBackend):
         max_connections: int = 64,
         pool_timeout: float = 0.5,
         retries: int = 2,
+        breaker_threshold: int = 5,
+        breaker_cooldown: float = 2.0,
     ) -> None:
         super().__init__(default_ttl=default_ttl)
         if mode not in ("standalone", "cluster", "sentinel"):
@@ -112,6 +126,9 @@ class RedisBackend(CacheBackend):
             "retries": retries,
         }
         self._client: Any = None
+        self.breaker = CircuitBreaker(
+            f"Redis at {self.safe_url}", threshold=breaker_threshold, cooldown=breaker_cooldown
+        )
         self._driver_errors: tuple[type[BaseException], ...] = (OSError, TimeoutError)
 
     @property
