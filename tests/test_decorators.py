@@ -300,6 +300,7 @@ async def test_cancelled_leader_lets_a_waiter_compute(backend: CacheBackend) -> 
         if n.calls == 1:
             first_started.set()
             await asyncio.sleep(10)
+        await asyncio.sleep(0.2)  # long enough for every retrying waiter to join this flight
         return n.calls
 
     leader = asyncio.create_task(slow())

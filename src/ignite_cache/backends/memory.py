@@ -83,7 +83,11 @@ class MemoryBackend(CacheBackend):
     # --- primitives ----------------------------------------------------------------------
 
     async def get(self, key: str) -> Value | None:
-        entry = self._data.get(key)
+        try:
+            entry = self._data.get(key)
+        except TypeError:  # unhashable: certainly not a str key
+            check_key(key)
+            raise
         if entry is None:
             check_key(key)
             return None
@@ -95,6 +99,8 @@ class MemoryBackend(CacheBackend):
         return entry[0]
 
     async def set(self, key: str, value: Value, ex: TTL = DEFAULT_TTL, *, nx: bool = False) -> bool:
+        if not self._initialized:  # start the expiry sweeper on first use
+            await self.init()
         key = check_key(key)
         value = check_value(value)
         seconds = ttl_seconds(ex, self.default_ttl)

@@ -22,6 +22,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from .._breaker import CircuitBreaker
 from .._types import DEFAULT_TTL, TTL, Value
 from ..errors import CacheBackendError, CacheConfigError, InvalidValueError
+from ._redis_batch import GetBatcher
 from ._redis_client import make_client
 from ._redis_url import check_redis_url, redact
 from ._validate import check_key, check_keys, check_value, ttl_seconds
@@ -67,6 +68,8 @@ def _mapped(
 
     @functools.wraps(method)
     async def wrapper(self: _B, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        if not self._initialized:
+            await self.init()
         breaker = self.breaker
         if breaker.opened_at is not None:
             breaker.before()
@@ -84,6 +87,17 @@ def _mapped(
         return result
 
     return wrapper
+
+
+class _PlainGets:
+    """The batcher's interface without batching (Redis Cluster)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def get(self, name: str) -> bytes | None:
+        data: bytes | None = await self.client.get(name)
+        return data
 
 
 class RedisBackend(CacheBackend):
@@ -126,6 +140,7 @@ class RedisBackend(CacheBackend):
             "retries": retries,
         }
         self._client: Any = None
+        self._batcher: Any = None
         self.breaker = CircuitBreaker(
             f"Redis at {self.safe_url}", threshold=breaker_threshold, cooldown=breaker_cooldown
         )
@@ -144,14 +159,18 @@ class RedisBackend(CacheBackend):
         return self._client
 
     async def _open(self) -> None:
+        if self.breaker.opened_at is not None:
+            self.breaker.before()  # do not knock on a server that keeps failing
         try:
             await self.client.ping()
         except Exception as exc:
+            self.breaker.failed()
             await self._close()
             raise CacheBackendError(f"Cannot reach Redis at {self.safe_url}: {exc}.") from exc
 
     async def _close(self) -> None:
         client, self._client = self._client, None
+        self._batcher = None
         if client is not None:
             await client.aclose()
             await client.connection_pool.disconnect()
@@ -165,12 +184,36 @@ class RedisBackend(CacheBackend):
 
     # --- primitives ----------------------------------------------------------------------
 
-    @_mapped
     async def get(self, key: str) -> Value | None:
+        # The hot path, so _mapped's work is written out here: one coroutine, no wrapper.
         if type(key) is not str:
             key = check_key(key)
-        data = await self.client.get(self._prefix + key)
+        breaker = self.breaker
+        if breaker.opened_at is not None:
+            breaker.before()
+        batcher = self._batcher
+        if batcher is None:
+            await self.init()
+            batcher = self._make_batcher()
+        try:
+            data = await batcher.get(self._prefix + key)
+        except self._driver_errors as exc:
+            breaker.failed()
+            raise CacheBackendError(f"Redis at {self.safe_url} failed: {exc!r}.") from exc
+        except BaseException:
+            breaker.probing = False
+            raise
+        if breaker.failures:
+            breaker.succeeded()
         return None if data is None else _decode(data)
+
+    def _make_batcher(self) -> Any:
+        client = self.client
+        if self.mode == "cluster":  # MGET cannot span slots: plain GETs, one per command
+            self._batcher = _PlainGets(client)
+        else:
+            self._batcher = GetBatcher(client)
+        return self._batcher
 
     @_mapped
     async def set(self, key: str, value: Value, ex: TTL = DEFAULT_TTL, *, nx: bool = False) -> bool:
