@@ -90,26 +90,28 @@ class CacheSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        pyproject = PyprojectTomlConfigSettingsSource(settings_cls, Path("pyproject.toml"))
         config_file = os.environ.get("CACHE_CONFIG_FILE")
-        toml: PydanticBaseSettingsSource
-        if config_file:
-            if not Path(config_file).is_file():
-                raise CacheConfigError(f"CACHE_CONFIG_FILE {config_file!r} is not a file.")
-            toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file)
-        else:
-            toml = PyprojectTomlConfigSettingsSource(settings_cls, Path("pyproject.toml"))
-        return init_settings, env_settings, dotenv_settings, toml
+        if not config_file:
+            return init_settings, env_settings, dotenv_settings, pyproject
+        if not Path(config_file).is_file():
+            raise CacheConfigError(f"CACHE_CONFIG_FILE {config_file!r} is not a file.")
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file)
+        return init_settings, env_settings, dotenv_settings, toml, pyproject
 
 
 def _describe(exc: ValidationError) -> str:
     """One sentence per invalid setting, named as the user wrote it (``CACHE_...``)."""
     problems = []
     for error in exc.errors():
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, CacheConfigError):  # our own check: its message is complete
+            problems.append(str(cause))
+            continue
         field = str(error["loc"][0]) if error["loc"] else "?"
-        name = f"CACHE_{field.upper()}"
-        given = error.get("input")
         message = error["msg"]
         if error["type"] == "literal_error":
             message = "it must be one of " + str(error["ctx"]["expected"])
-        problems.append(f"{name}={given!r} is invalid: {message}.")
+        given = "<redacted>" if field == "redis_url" else repr(error.get("input"))
+        problems.append(f"CACHE_{field.upper()}={given} is invalid: {message}.")
     return " ".join(problems)

@@ -67,7 +67,7 @@ HOST = "127.0.0.1"
 
 CLUSTER_SLOTS = 16384
 
-Resp: TypeAlias = str | int | None | list["Resp"]
+Resp: TypeAlias = str | int | list["Resp"] | None
 """A decoded RESP2 reply: simple/bulk strings as ``str``, integers, nil, arrays."""
 
 
@@ -218,9 +218,7 @@ def _read_reply(stream: BinaryIO) -> Resp:
     raise ConnectionError(f"unexpected RESP reply line {line!r}")
 
 
-def send_command(
-    port: int, *args: str | int | bytes, host: str = HOST, timeout: float = 1.0
-) -> Resp:
+def send_command(port: int, *args: str | int | bytes, host: str = HOST, timeout: float = 1.0) -> Resp:
     """Send one command over a fresh connection and return the decoded reply.
 
     A tiny blocking RESP2 client, independent of redis-py, used by the wait
@@ -231,10 +229,53 @@ def send_command(
         OSError: connecting, sending or reading failed or took longer than
             ``timeout`` seconds (``TimeoutError`` is an ``OSError``).
     """
+    return _pipeline(port, [args], host=host, timeout=timeout)[0]
+
+
+def _pipeline(
+    port: int,
+    commands: Sequence[Sequence[str | int | bytes]],
+    *,
+    host: str = HOST,
+    timeout: float = 1.0,
+) -> list[Resp]:
+    """Send several commands on one fresh connection; return their replies."""
     with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(_encode_command(args))
+        sock.sendall(b"".join(_encode_command(command) for command in commands))
         with sock.makefile("rb") as stream:
-            return _read_reply(stream)
+            return [_read_reply(stream) for _ in commands]
+
+
+_PROBE_KEY = "__test_support_probe__"
+
+
+def _key_slot(key: str) -> int:
+    """The cluster hash slot of ``key`` (CRC16/XMODEM mod 16384; no hash tags)."""
+    crc = 0
+    for byte in key.encode():
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021 if crc & 0x8000 else crc << 1) & 0xFFFF
+    return crc % CLUSTER_SLOTS
+
+
+def _parse_slot_ranges(slots: str) -> list[tuple[int, int]]:
+    """Parse the slot part of a ``CLUSTER NODES`` line, e.g. ``"0-5460 7000"``."""
+    ranges = []
+    for item in slots.split():
+        low, _, high = item.partition("-")
+        ranges.append((int(low), int(high or low)))
+    return ranges
+
+
+def _probe_key(ranges: Sequence[tuple[int, int]]) -> str:
+    """A key whose hash slot lies in ``ranges``."""
+    for n in range(CLUSTER_SLOTS * 32):
+        key = f"{_PROBE_KEY}{n}"
+        slot = _key_slot(key)
+        if any(low <= slot <= high for low, high in ranges):
+            return key
+    raise RedisSupportError(f"no probe key found for slots {ranges}")
 
 
 def _as_str(reply: Resp) -> str:
@@ -410,7 +451,8 @@ class RedisServer:
     @property
     def pid(self) -> int | None:
         """The process id while a process exists (running or paused), else ``None``."""
-        return self._process.pid if self.is_running else None  # type: ignore[union-attr]
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
 
     @property
     def is_running(self) -> bool:
@@ -474,6 +516,45 @@ class RedisServer:
         """Return one ``INFO`` section as a dict (e.g. ``info()["role"]``)."""
         return _parse_info(_as_str(self.command("INFO", section, timeout=timeout)))
 
+    def wait_until_synced(self, timeout: float = 10.0) -> None:
+        """On a replica: wait until it is linked to its primary and gets its writes.
+
+        ``master_link_status:up`` alone is not enough: after the initial sync the
+        primary may hold back the stream of further writes until the replica's
+        next ``REPLCONF ACK``, up to a second later, and a failover in that window
+        loses them. So this also writes and deletes a probe key on the primary
+        (leaving no trace) and waits until the replica's offset passes it.
+
+        Raises:
+            RedisWaitTimeout: not in sync within ``timeout`` seconds.
+        """
+        target: dict[int, int] = {}  # primary port -> offset to reach
+
+        def synced() -> bool:
+            info = self.info()
+            if info.get("role") != "slave" or info.get("master_link_status") != "up":
+                return False
+            primary = int(info["master_port"])
+            if primary not in target:
+                key = _PROBE_KEY
+                if self._cluster:
+                    slots = _as_str(send_command(primary, "CLUSTER", "NODES"))
+                    mine = next(line for line in slots.splitlines() if "myself" in line)
+                    key = _probe_key(_parse_slot_ranges(_ClusterNodeLine(mine).slots))
+                commands = [("SET", key, "1"), ("DEL", key), ("INFO", "replication")]
+                replies = _pipeline(primary, commands)
+                target[primary] = int(_parse_info(_as_str(replies[-1]))["master_repl_offset"])
+                return False
+            return int(info.get("slave_repl_offset", "-1")) >= target[primary]
+
+        _wait_until(
+            synced,
+            timeout=timeout,
+            what=f"{self.name} (port {self._port}) to be in sync with its primary",
+            diagnostics=self.describe,
+            interval=0.02,
+        )
+
     # ------------------------------------------------------------------ lifecycle
 
     def _write_config(self) -> None:
@@ -532,13 +613,12 @@ class RedisServer:
         timeout = self.startup_timeout if timeout is None else timeout
         attempts = 3 if (self._auto_port and not self._started_once) else 1
 
+        def ready() -> bool:
+            if not self.is_running:
+                raise RedisSupportError(f"{self.name} exited during startup")
+            return self.command("PING", timeout=0.5) == "PONG"
+
         for attempt in range(attempts):
-
-            def ready() -> bool:
-                if not self.is_running:
-                    raise RedisSupportError(f"{self.name} exited during startup")
-                return self.command("PING", timeout=0.5) == "PONG"
-
             try:
                 _wait_until(
                     ready,
@@ -609,22 +689,32 @@ class RedisServer:
             process.wait(timeout=10)
         self._reap()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop with SIGTERM, then SIGKILL after ``timeout`` seconds; no-op if stopped.
-
-        A paused server is continued right after SIGTERM so that it can exit.
-        """
+    def _terminate(self) -> None:
+        """Send SIGTERM (and SIGCONT when paused, so that it can act on it)."""
         process = self._process
         if process is not None and process.poll() is None:
             process.terminate()
             if self._paused:
                 process.send_signal(signal.SIGCONT)
+
+    def _await_exit(self, timeout: float) -> None:
+        """Wait for the process to exit, SIGKILL it after ``timeout`` s, and reap it."""
+        process = self._process
+        if process is not None:
             try:
                 process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
         self._reap()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop with SIGTERM, then SIGKILL after ``timeout`` seconds; no-op if stopped.
+
+        A paused server is continued right after SIGTERM so that it can exit.
+        """
+        self._terminate()
+        self._await_exit(timeout)
 
     def _reap(self) -> None:
         if self._process is not None and self._process.poll() is not None:
@@ -666,13 +756,9 @@ def _stop_all(servers: Iterable[RedisServer], timeout: float = 5.0) -> None:
     """Stop many servers in parallel: SIGTERM to all first, then wait for each."""
     servers = list(servers)
     for server in servers:
-        process = server._process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            if server.is_paused:
-                process.send_signal(signal.SIGCONT)
+        server._terminate()
     for server in servers:
-        server.stop(timeout=timeout)
+        server._await_exit(timeout)
 
 
 # --------------------------------------------------------------------------- cluster
@@ -731,6 +817,13 @@ class RedisCluster:
         self._owns_dir = base_dir is None
         self.directory = Path(tempfile.mkdtemp(prefix="redis-cluster-", dir=base_dir))
         self.startup_timeout = startup_timeout
+        # Redis keeps a replica's election state (votes counted, epoch) for
+        # 2 * max(2 * node timeout, 2 s); a replica asked to run another election
+        # within that time "wins" at once with its stale votes and stale epoch,
+        # and the rest of the cluster rejects it. failover() waits that out.
+        self._election_memory = 2 * max(2 * node_timeout_ms, 2000) / 1000 + 0.1
+        self._last_election: dict[int, float] = {}
+        self._created = False
         count = self.PRIMARIES * (1 + self.REPLICAS_PER_PRIMARY)
         self.nodes: list[RedisServer] = [
             RedisServer(
@@ -821,10 +914,7 @@ class RedisCluster:
             # whom, as this node sees it.
             ports = {line.node_id: str(line.port) for line in view}
             topologies.append(
-                {
-                    (line.port, line.slots, ports.get(line.master_id, "-"), line.config_epoch)
-                    for line in view
-                }
+                {(line.port, line.slots, ports.get(line.master_id, "-"), line.config_epoch) for line in view}
             )
             me = next(line for line in view if "myself" in line.flags)
             if "slave" in me.flags and node.info().get("master_link_status") != "up":
@@ -838,10 +928,14 @@ class RedisCluster:
         and served by primaries not flagged failed, the same view of which node
         serves which slots (under which config epoch) and which node replicates
         which, the same current epoch, and (for a replica) ``master_link_status:up``.
+        Then every reachable replica must also receive its primary's writes (see
+        :meth:`RedisServer.wait_until_synced`), so writes made after this returns
+        survive a failover once replicated.
 
         Raises:
             RedisWaitTimeout: not healthy within ``timeout`` seconds.
         """
+        deadline = time.monotonic() + timeout
         _wait_until(
             self._healthy,
             timeout=timeout,
@@ -849,6 +943,9 @@ class RedisCluster:
             diagnostics=lambda: _log_tails(self.nodes, lines=8),
             interval=0.05,
         )
+        for replica in self.replicas():
+            if replica.is_reachable:
+                replica.wait_until_synced(max(0.5, deadline - time.monotonic()))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -864,7 +961,9 @@ class RedisCluster:
                 node._spawn()
             for node in self.nodes:
                 node._wait_ready()
-            self._create()
+            if not self._created:  # after stop(), the nodes.conf files re-form it
+                self._create()
+                self._created = True
             self.wait_until_ok(timeout=self.startup_timeout)
         except BaseException:
             self.stop()
@@ -923,7 +1022,10 @@ class RedisCluster:
                 replica (fastest, no election), ``"force"`` sends ``CLUSTER
                 FAILOVER FORCE`` (an election among the primaries), ``"auto"``
                 sends nothing and lets the cluster detect the failure (about 2-3
-                node timeouts).
+                node timeouts). Redis 7.0 mishandles a second election by the same
+                replica within 4 node timeouts (at least 4 s), so with ``"force"``
+                and ``"auto"`` this first waits out whatever is left of that time
+                since the replica's last election here.
             timeout: seconds to wait for the promotion and a healthy cluster.
 
         Returns:
@@ -946,6 +1048,11 @@ class RedisCluster:
             )
         replica = candidates[0]
 
+        if promote != "takeover":
+            # See __init__: let Redis forget this replica's previous election.
+            elapsed = time.monotonic() - self._last_election.get(replica.port, -1e9)
+            time.sleep(max(0.0, self._election_memory - elapsed))
+
         if how == "pause":
             primary.pause()
         elif how == "kill":
@@ -966,6 +1073,8 @@ class RedisCluster:
             diagnostics=lambda: _log_tails([primary, replica], lines=12),
             interval=0.02,
         )
+        if promote != "takeover":
+            self._last_election[replica.port] = time.monotonic()
         self.wait_until_ok(timeout=max(0.5, deadline - time.monotonic()))
         return replica
 
@@ -1020,9 +1129,7 @@ class RedisSentinelSetup:
         self._owns_dir = base_dir is None
         self.directory = Path(tempfile.mkdtemp(prefix="redis-sentinel-", dir=base_dir))
         self.primary = RedisServer(base_dir=self.directory, name="sentinel-primary")
-        self.replica = RedisServer(
-            base_dir=self.directory, name="sentinel-replica", replica_of=self.primary
-        )
+        self.replica = RedisServer(base_dir=self.directory, name="sentinel-replica", replica_of=self.primary)
         self._down_after_ms = down_after_ms
         self._failover_timeout_ms = failover_timeout_ms
         self.sentinel = RedisServer(base_dir=self.directory, name="sentinel", sentinel=True)
@@ -1049,8 +1156,12 @@ class RedisSentinelSetup:
             raise RespError(f"unexpected GET-MASTER-ADDR-BY-NAME reply {reply!r}")
         return str(reply[0]), int(str(reply[1]))
 
-    def _replicating(self) -> bool:
-        """Replica in sync with primary, and the sentinel sees both as healthy."""
+    def _replicating(self, *, sentinel_saw_link: bool) -> bool:
+        """Replica in sync with primary, and the sentinel sees both as healthy.
+
+        The sentinel refreshes what it knows of a replica's own link from ``INFO``
+        only every 10 s; ``sentinel_saw_link`` also requires that view to be up.
+        """
         link = self.replica.info()
         if link.get("master_port") != str(self.primary.port):
             return False
@@ -1066,17 +1177,19 @@ class RedisSentinelSetup:
             return False
         for entry in replicas:
             fields = _pairs(entry)
-            if (
-                fields.get("port") == str(self.replica.port)
-                and fields.get("flags") == "slave"
-                and fields.get("master-link-status") == "ok"
-                and fields.get("master-port") == str(self.primary.port)
-            ):
-                return True
+            if fields.get("port") == str(self.replica.port) and fields.get("flags") == "slave":
+                return not sentinel_saw_link or (
+                    fields.get("master-link-status") == "ok"
+                    and fields.get("master-port") == str(self.primary.port)
+                )
         return False
 
     def wait_until_replicating(self, timeout: float = 15.0, *, nudge: bool = True) -> None:
         """Wait until ``replica`` is in sync with ``primary`` and the sentinel agrees.
+
+        "Agrees" means the sentinel names ``primary`` as the master and lists
+        ``replica`` as a replica that is up (its ``INFO``-based details about the
+        replica may lag by up to 10 s, which does not stop a failover).
 
         After a failover, the sentinel demotes the former primary only about 8 s
         after it comes back; with ``nudge`` (default) this sends it ``REPLICAOF``
@@ -1087,10 +1200,15 @@ class RedisSentinelSetup:
         """
         if nudge and self.replica.is_reachable:
             info = self.replica.info()
-            if info.get("master_port") != str(self.primary.port):
+            if info.get("role") != "slave" or info.get("master_port") != str(self.primary.port):
                 self.replica.command("REPLICAOF", HOST, self.primary.port)
+        deadline = time.monotonic() + timeout
+        self._wait_replicating(timeout, sentinel_saw_link=False)
+        self.replica.wait_until_synced(max(0.5, deadline - time.monotonic()))
+
+    def _wait_replicating(self, timeout: float, *, sentinel_saw_link: bool) -> None:
         _wait_until(
-            self._replicating,
+            lambda: self._replicating(sentinel_saw_link=sentinel_saw_link),
             timeout=timeout,
             what=f"{self.replica.name} to replicate {self.primary.name} and the sentinel to agree",
             diagnostics=self._diagnostics,
@@ -1111,20 +1229,16 @@ class RedisSentinelSetup:
         try:
             self.primary.start()
             self.replica.start()
-            _wait_until(
-                lambda: self.replica.info().get("master_link_status") == "up",
-                timeout=self.startup_timeout,
-                what="the replica to sync with the primary",
-                diagnostics=self._diagnostics,
-            )
+            self.replica.wait_until_synced(self.startup_timeout)
             name = self.service_name
-            self.sentinel._config += [
-                f"sentinel monitor {name} {HOST} {self.primary.port} 1",
-                f"sentinel down-after-milliseconds {name} {self._down_after_ms}",
-                f"sentinel failover-timeout {name} {self._failover_timeout_ms}",
-            ]
+            if not self.sentinel._config_written:  # a restarted setup keeps its state
+                self.sentinel._config = [
+                    f"sentinel monitor {name} {HOST} {self.primary.port} 1",
+                    f"sentinel down-after-milliseconds {name} {self._down_after_ms}",
+                    f"sentinel failover-timeout {name} {self._failover_timeout_ms}",
+                ]
             self.sentinel.start()
-            self.wait_until_replicating(timeout=self.startup_timeout, nudge=False)
+            self._wait_replicating(self.startup_timeout, sentinel_saw_link=True)
         except BaseException:
             self.stop()
             raise
@@ -1136,7 +1250,11 @@ class RedisSentinelSetup:
         how: Literal["command", "kill", "pause"] = "command",
         timeout: float = 15.0,
     ) -> RedisServer:
-        """Make the sentinel promote ``replica``; wait until it reports the new address.
+        """Make the sentinel promote ``replica``; wait until the failover has ended.
+
+        On return the sentinel reports ``replica``'s address as the master (in
+        ``SENTINEL MASTER(S)`` and ``GET-MASTER-ADDR-BY-NAME``) and it has the
+        master role.
 
         Args:
             how: ``"command"`` sends ``SENTINEL FAILOVER`` (old primary keeps
@@ -1162,8 +1280,15 @@ class RedisSentinelSetup:
             old.pause()
 
         def switched() -> bool:
+            # GET-MASTER-ADDR-BY-NAME shows the promoted replica while the failover
+            # is still in progress; SENTINEL MASTER (which clients such as
+            # redis-py read) switches only when it has ended.
+            master = _pairs(self.sentinel.command("SENTINEL", "MASTER", self.service_name))
             return (
-                self.master_address() == new.address and new.info().get("role") == "master"
+                master.get("port") == str(new.port)
+                and master.get("flags") == "master"
+                and self.master_address() == new.address
+                and new.info().get("role") == "master"
             )
 
         _wait_until(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from ..errors import CacheConfigError
 
@@ -41,6 +41,11 @@ def check_redis_url(url: object, *, several_hosts: bool = False) -> str:
         raise CacheConfigError(
             f"CACHE_REDIS_URL {redact(url)!r}: the path must be a database number, not {db!r}."
         )
+    for query_db in parse_qs(parts.query).get("db", []):
+        if not query_db.isdigit():
+            raise CacheConfigError(
+                f"CACHE_REDIS_URL {redact(url)!r}: db={query_db!r} must be a database number."
+            )
     return url
 
 

@@ -62,8 +62,10 @@ def is_corrupt(exc: sqlite3.Error) -> bool:
 class SQLiteStore:
     """Two connections to one database file: one for the event loop, one for a worker thread."""
 
-    def __init__(self, file: Path, *, lock_timeout: float) -> None:
+    def __init__(self, file: Path, *, lock_timeout: float, wal_limit: int = 64 * 1024 * 1024) -> None:
         self.file = file
+        self.wal_limit = wal_limit
+        """Bytes the -wal file is truncated to after a checkpoint."""
         self.lock_timeout = lock_timeout
         self.loop_conn: sqlite3.Connection | None = None
         self._thread_conn: sqlite3.Connection | None = None
@@ -120,13 +122,16 @@ class SQLiteStore:
                 f"CACHE_FILE_PATH {str(self.file.parent)!r} is not writable; SQLite in WAL mode "
                 "needs to create files beside the database, even to read it."
             )
+        conn = None
         try:
             conn = self._connect(busy_timeout=self.lock_timeout)
             conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # only takes effect on a new file
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA journal_size_limit=67108864")
+            conn.execute(f"PRAGMA journal_size_limit={self.wal_limit}")
             conn.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
             if not is_corrupt(exc):
                 raise CacheConfigError(f"Cannot open the cache database {self.file}: {exc}.") from exc
             self._set_aside()
@@ -135,7 +140,7 @@ class SQLiteStore:
 
     def _set_aside(self) -> None:
         """Move a corrupt database out of the way so that a fresh one can be created."""
-        aside = self.file.with_name(f"{self.file.name}.corrupt-{int(time.time())}")
+        aside = self.file.with_name(f"{self.file.name}.corrupt-{time.time_ns()}")
         logging.getLogger("ignite_cache").error(
             "The cache database %s is corrupt; it was moved to %s and a new one created.",
             self.file,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from .._types import DEFAULT_TTL, TTL
@@ -11,11 +12,18 @@ from ..errors import InvalidKeyError, InvalidTTLError, InvalidValueError
 def check_key(key: object) -> str:
     """Return ``key`` if it is a non-empty str."""
     if type(key) is not str:
-        if isinstance(key, str):  # a str subclass (e.g. a StrEnum member): store its value
-            return str.__str__(key)
-        raise InvalidKeyError(f"Cache keys must be str, not {type(key).__name__}: {key!r}.")
+        if not isinstance(key, str):
+            raise InvalidKeyError(f"Cache keys must be str, not {type(key).__name__}: {key!r}.")
+        key = str.__str__(key)  # a str subclass (e.g. a StrEnum member): store its value
     if not key:
         raise InvalidKeyError("Cache keys must not be empty.")
+    if "\x00" in key:  # SQLite's GLOB reads text as C strings: a NUL would end the key
+        raise InvalidKeyError(f"Cache key {key!r} contains a NUL character.")
+    if not key.isascii():
+        try:
+            key.encode()
+        except UnicodeEncodeError:
+            raise InvalidKeyError(f"Cache key {key!r} cannot be encoded as UTF-8.") from None
     return key
 
 
@@ -25,10 +33,18 @@ def check_keys(keys: tuple[object, ...] | list[object]) -> list[str]:
 
 def check_value(value: object) -> str | bytes:
     """Return ``value`` if it is str or bytes (bytearray and memoryview become bytes)."""
-    if type(value) is str or type(value) is bytes:
+    if type(value) is bytes:
         return value
     if isinstance(value, str):
-        return str.__str__(value)
+        text = str.__str__(value)
+        if not text.isascii():
+            try:
+                text.encode()
+            except UnicodeEncodeError:
+                raise InvalidValueError(
+                    "A str value cannot be encoded as UTF-8 (a lone surrogate)."
+                ) from None
+        return text
     if isinstance(value, bytearray | memoryview):
         return bytes(value)
     raise InvalidValueError(
@@ -56,6 +72,27 @@ def ttl_seconds(ttl: object, default: int | None, *, name: str = "ex") -> int | 
     if ttl <= 0:
         raise InvalidTTLError(f"{name}={ttl} must be positive; use None for no expiry.")
     return ttl
+
+
+_INTEGER = re.compile(r"0|-?[1-9][0-9]{0,18}")
+_INT64 = 2**63
+
+
+def parse_counter(key: str, value: object) -> int:
+    """The integer a stored value holds, by Redis's rules (ASCII digits, no sign but '-',
+    no leading zeros or spaces, signed 64-bit); else ``InvalidValueError``."""
+    if isinstance(value, str) and _INTEGER.fullmatch(value):
+        number = int(value)
+        if -_INT64 <= number < _INT64:
+            return number
+    raise InvalidValueError(f"The value at {key!r} is not a 64-bit integer: {value!r}.")
+
+
+def check_counter(key: str, number: int) -> int:
+    """``number`` if it fits a signed 64-bit integer (as Redis requires), else an error."""
+    if not -_INT64 <= number < _INT64:
+        raise InvalidValueError(f"incr() of {key!r} would overflow a signed 64-bit integer.")
+    return number
 
 
 def check_default_ttl(ttl: TTL) -> int | None:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import math
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -23,7 +24,7 @@ from typing import Any, TypeVar
 from .._types import DEFAULT_TTL, TTL, Value
 from ..errors import CacheConfigError, InvalidValueError
 from ._sqlite import SQLiteStore, backend_error, is_busy, is_corrupt, run
-from ._validate import check_key, check_keys, check_value, ttl_seconds
+from ._validate import check_counter, check_key, check_keys, check_value, parse_counter, ttl_seconds
 from .base import TTL_MISSING, TTL_NO_EXPIRY, CacheBackend, Cursor
 from .patterns import to_sqlite_glob, unescape_literal, validate_pattern
 
@@ -41,6 +42,7 @@ _LIVE = "(expires IS NULL OR expires > ?)"
 _BATCH = 500
 _MAINTAIN_EVERY_WRITES = 1000
 _MAINTAIN_INTERVAL = 30.0
+_NAMESPACE = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class FileBackend(CacheBackend):
@@ -57,16 +59,20 @@ class FileBackend(CacheBackend):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(default_ttl=default_ttl)
-        if not namespace or not namespace.replace("-", "").replace("_", "").isalnum():
+        if not _NAMESPACE.fullmatch(namespace):
             raise CacheConfigError(
-                f"namespace {namespace!r} must be letters, digits, '-' or '_' (it names a file)."
+                f"namespace {namespace!r} must be ASCII letters, digits, '.', '-' or '_' (it names a file)."
             )
         if type(max_size) is not int or max_size < 1024 * 1024:
             raise CacheConfigError(f"max_size must be an int of at least 1 MiB, not {max_size!r}.")
         self.path = Path(path)
         self.max_size = max_size
         self._clock = clock
-        self._store = SQLiteStore(self.path / f"{namespace}.sqlite3", lock_timeout=lock_timeout)
+        self._store = SQLiteStore(
+            self.path / f"{namespace}.sqlite3",
+            lock_timeout=lock_timeout,
+            wal_limit=min(64 * 1024 * 1024, max_size // 4),
+        )
         self._writes = 0
         self._maintenance: asyncio.Future[int] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -121,7 +127,7 @@ class FileBackend(CacheBackend):
     async def get(self, key: str) -> Value | None:
         conn = self._store.loop_conn
         row: Row | None
-        if conn is not None and type(key) is str:
+        if conn is not None and type(key) is str and key and key.isascii():
             try:
                 row = conn.execute(_GET, (key,)).fetchone()
             except sqlite3.Error:
@@ -211,9 +217,10 @@ class FileBackend(CacheBackend):
         def incr(conn: sqlite3.Connection) -> int:
             row = conn.execute(_GET, (key,)).fetchone()
             live = row is not None and (row[1] is None or row[1] > now)
-            current = _as_int(key, row[0]) if live else 0
-            conn.execute(_SET, (key, str(current + amount), row[1] if live else None))
-            return current + amount
+            current = parse_counter(key, row[0]) if live else 0
+            result = check_counter(key, current + amount)
+            conn.execute(_SET, (key, str(result), row[1] if live else None))
+            return result
 
         result = await self._run(incr, txn=True)
         self._wrote()
@@ -317,7 +324,7 @@ def _maintain(conn: sqlite3.Connection, now: float, max_size: int) -> int:
             "DELETE FROM entries WHERE id IN (SELECT id FROM entries ORDER BY id LIMIT ?)",
             (surplus,),
         ).rowcount
-    conn.execute("PRAGMA incremental_vacuum")
+    conn.executescript("PRAGMA incremental_vacuum;")  # execute() would free a single page
     return removed
 
 
@@ -342,10 +349,3 @@ def _decode_cursor(cursor: Cursor) -> str:
     if n == 0:
         return ""
     return n.to_bytes((n.bit_length() + 7) // 8, "big")[1:].decode()
-
-
-def _as_int(key: str, value: Value) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidValueError(f"The value at {key!r} is not an integer: {value!r}.") from None

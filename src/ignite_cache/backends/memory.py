@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from .._types import DEFAULT_TTL, TTL, Value
 from ..errors import CacheConfigError, CacheError, InvalidValueError
-from ._validate import check_key, check_value, ttl_seconds
+from ._validate import check_counter, check_key, check_keys, check_value, parse_counter, ttl_seconds
 from .base import TTL_MISSING, TTL_NO_EXPIRY, CacheBackend, Cursor
 from .patterns import compile_pattern, unescape_literal, validate_pattern
 
@@ -27,7 +27,7 @@ ENTRY_OVERHEAD = 100
 _SWEEP_PER_WRITE = 4
 _SWEEP_INTERVAL = 1.0
 _SWEEP_PER_TICK = 10_000
-_MAX_OPEN_SCANS = 64
+_MAX_OPEN_SCANS = 16
 _CURSOR_BASE = 1 << 40
 
 # value, expiry time on self._clock (None: never), accounted size
@@ -107,15 +107,16 @@ class MemoryBackend(CacheBackend):
         now = self._clock()
         if nx and self._live(key, now) is not None:
             return False
-        self._store(key, value, None if seconds is None else now + seconds)
+        stored = self._store(key, value, None if seconds is None else now + seconds)
         self.sweep(_SWEEP_PER_WRITE, now)
-        return True
+        return stored
 
     async def delete(self, *keys: str) -> int:
+        names = check_keys(keys)
         now = self._clock()
         deleted = 0
-        for key in keys:
-            if self._live(check_key(key), now) is not None:
+        for key in names:
+            if self._live(key, now) is not None:
                 deleted += 1
             self._remove(key)
         return deleted
@@ -154,20 +155,24 @@ class MemoryBackend(CacheBackend):
         return int(entry[1] - now + 0.5)
 
     async def expire(self, key: str, ttl: TTL) -> bool:
+        key = check_key(key)
         seconds = ttl_seconds(ttl, self.default_ttl, name="ttl")
         now = self._clock()
-        entry = self._live(check_key(key), now)
+        entry = self._live(key, now)
         if entry is None:
             return False
         self._store(key, entry[0], None if seconds is None else now + seconds, touch=False)
         return True
 
     async def incr(self, key: str, amount: int = 1) -> int:
+        if not self._initialized:
+            await self.init()
+        key = check_key(key)
         if type(amount) is not int:
             raise InvalidValueError(f"incr() amount must be an int, not {amount!r}.")
-        entry = self._live(check_key(key), self._clock())
-        current = 0 if entry is None else _as_int(key, entry[0])
-        result = current + amount
+        entry = self._live(key, self._clock())
+        current = 0 if entry is None else parse_counter(key, entry[0])
+        result = check_counter(key, current + amount)
         self._store(key, str(result), None if entry is None else entry[1])
         return result
 
@@ -178,6 +183,8 @@ class MemoryBackend(CacheBackend):
         return [await get(key) for key in keys]
 
     async def set_many(self, mapping: Mapping[str, Value], ex: TTL = DEFAULT_TTL) -> bool:
+        if not self._initialized:
+            await self.init()
         seconds = ttl_seconds(ex, self.default_ttl)
         items = [(check_key(k), check_value(v)) for k, v in mapping.items()]
         now = self._clock()
@@ -228,9 +235,13 @@ class MemoryBackend(CacheBackend):
             return None
         return entry
 
-    def _store(self, key: str, value: Value, expires: float | None, *, touch: bool = True) -> None:
+    def _store(self, key: str, value: Value, expires: float | None, *, touch: bool = True) -> bool:
+        """Store an entry; ``False`` (and the key left absent) if it alone exceeds ``max_bytes``."""
         size = len(key) + len(value) + ENTRY_OVERHEAD
         data = self._data
+        if size > self.max_bytes:  # cannot fit: keep nothing stale, evict nothing else
+            self._remove(key)
+            return False
         old = data.get(key)
         if old is not None:
             self._bytes -= old[2]
@@ -245,6 +256,7 @@ class MemoryBackend(CacheBackend):
                 self._rebuild_heap()
         if len(data) > self.max_entries or self._bytes > self.max_bytes:
             self._evict()
+        return True
 
     def _remove(self, key: str) -> None:
         entry = self._data.pop(key, None)
@@ -261,10 +273,3 @@ class MemoryBackend(CacheBackend):
         """Drop heap items whose entry was overwritten or deleted (keeps the heap O(entries))."""
         self._expiries = [(e[1], k) for k, e in self._data.items() if e[1] is not None]
         heapq.heapify(self._expiries)
-
-
-def _as_int(key: str, value: Value) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidValueError(f"The value at {key!r} is not an integer: {value!r}.") from None

@@ -128,8 +128,13 @@ class RedisBackend(CacheBackend):
         self.sentinel_service = sentinel_service
         self.url = check_redis_url(url, several_hosts=mode != "standalone")
         self.safe_url = redact(url)
+        if not namespace or not isinstance(namespace, str):
+            raise CacheConfigError(
+                "RedisBackend needs a non-empty namespace: flush() and pattern deletes would "
+                "otherwise reach every key of the database."
+            )
         self.namespace = namespace
-        self._prefix = f"{namespace}:" if namespace else ""
+        self._prefix = f"{namespace}:"
         self._bprefix = self._prefix.encode()
         self._match_prefix = escape_pattern(self._prefix)
         self._options = {
@@ -178,6 +183,7 @@ class RedisBackend(CacheBackend):
     async def ping(self) -> bool:
         """Whether Redis answers now (for readiness probes); never raises."""
         try:
+            await self.init()  # so that close() releases what ping opened
             return bool(await self.client.ping())
         except Exception:
             return False
@@ -186,7 +192,7 @@ class RedisBackend(CacheBackend):
 
     async def get(self, key: str) -> Value | None:
         # The hot path, so _mapped's work is written out here: one coroutine, no wrapper.
-        if type(key) is not str:
+        if type(key) is not str or not key or not key.isascii():
             key = check_key(key)
         breaker = self.breaker
         if breaker.opened_at is not None:
@@ -247,7 +253,8 @@ class RedisBackend(CacheBackend):
             return 0, []
         node = primaries[index]
         results = await self.client.scan(node_cursor, match=match, count=count, target_nodes=node)
-        next_cursor, names = results[node.name]
+        # one target node: redis-py returns that node's reply itself, not a dict of replies
+        next_cursor, names = results[node.name] if isinstance(results, dict) else results
         if next_cursor:
             return next_cursor * _NODE_SLOTS + index, names
         return (index + 1 if index + 1 < len(primaries) else 0), names
