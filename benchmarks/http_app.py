@@ -34,6 +34,7 @@ async def health() -> dict:
 
 
 if MODE == "uncached":
+
     @app.get("/item/{item_id}")
     async def item(item_id: int) -> dict:
         return payload(item_id)
@@ -56,6 +57,7 @@ elif MODE == "fastapi-cache2":
 
     async def init() -> None:
         FastAPICache.init(InMemoryBackend())
+
     startup.append(init)
 
     @app.get("/item/{item_id}")

@@ -40,9 +40,17 @@ async def main() -> None:
     await asyncio.gather(*(worker(a.port, w, lat, errors) for w in work))
     elapsed = time.perf_counter() - t0
     lat.sort()
-    print(json.dumps({"rps": len(lat) / elapsed, "p50_ms": lat[len(lat) // 2] * 1e3,
-                      "p99_ms": lat[int(len(lat) * 0.99)] * 1e3, "errors": errors[0],
-                      "requests": len(lat)}))
+    print(
+        json.dumps(
+            {
+                "rps": len(lat) / elapsed,
+                "p50_ms": lat[len(lat) // 2] * 1e3,
+                "p99_ms": lat[int(len(lat) * 0.99)] * 1e3,
+                "errors": errors[0],
+                "requests": len(lat),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -7,8 +7,23 @@ import time
 from fnmatch import translate
 from functools import partial
 
-from .common import (TTL, VALUES, Config, Group, Impl, get_loop, keys, measure, run_each,
-                     set_loop, value_of)
+from .common import (
+    TTL,
+    VALUES,
+    Config,
+    Group,
+    Impl,
+    build,
+    check,
+    close_all,
+    getter,
+    holds,
+    interleaved,
+    keys,
+    populate_all,
+    setter,
+    spread,
+)
 from .ours import ours
 
 
@@ -50,18 +65,27 @@ async def mine():
         return None
     m = Mem(max_entries=2_000_000, max_bytes=2**32, default_ttl=TTL)
     await m.init()
-    return Impl("ignite_cache MemoryBackend", "ours", m.get, partial(m.set, ex=TTL), close=m.close,
-                delete_pattern=m.delete_pattern, extra={"set_many": partial(m.set_many, ex=TTL)})
+    return Impl(
+        "ignite_cache MemoryBackend",
+        "ours",
+        m.get,
+        partial(m.set, ex=TTL),
+        close=m.close,
+        delete_pattern=m.delete_pattern,
+        extra={"set_many": partial(m.set_many, ex=TTL)},
+    )
 
 
 async def cachetools_():
     from cachetools import TTLCache
+
     c = TTLCache(maxsize=2_000_000, ttl=TTL)
     return Impl("cachetools TTLCache (sync)", "peer", c.get, c.__setitem__, sync=True)
 
 
 async def cashews_():
     from cashews import Cache
+
     c = Cache()
     c.setup("mem://", size=2_000_000)  # default size is 1000: it would evict and miss
     await c.init()
@@ -71,12 +95,14 @@ async def cashews_():
 async def aiocache_():
     from aiocache import SimpleMemoryCache
     from aiocache.serializers import NullSerializer
+
     c = SimpleMemoryCache(serializer=NullSerializer())
     return Impl("aiocache SimpleMemoryCache", "peer", c.get, partial(c.set, ttl=TTL), close=c.close)
 
 
 async def fastapi_cache2():
     from fastapi_cache.backends.inmemory import InMemoryBackend
+
     c = InMemoryBackend()
     return Impl("fastapi-cache2 InMemoryBackend", "peer", c.get, partial(c.set, expire=TTL))
 
@@ -86,25 +112,24 @@ FACTORIES = [floor, mine, cachetools_, cashews_, aiocache_, fastapi_cache2]
 
 async def run(cfg: Config) -> list[Group]:
     g = Group("memory", "Memory backends (µs/op, 10k distinct keys)", "floor (dict + expiry)")
-    g.notes.append("set = overwrite of the 10k keys after one untimed pass that inserts them; "
-                   "all caches sized to hold every key (no eviction), TTL 300 s.")
+    g.notes.append(
+        f"{cfg.fast_ops:,} ops per repetition over the 10k stored keys (set = overwrite); "
+        "all caches sized to hold every key (no eviction), TTL 300 s. aiocache wraps "
+        "every call in asyncio.wait_for (its default 5 s timeout)."
+    )
     for size in VALUES:
         for op in ("get hit", "get miss", "set"):
             g.col(f"{op} {size}", f"{op} {size}")
-    if ours("MemoryBackend") is None:
-        g.notes.append("ignite_cache MemoryBackend not available: skipped.")
-
-    async def body(impl: Impl) -> None:
+    impls = await build(FACTORIES, g)
+    try:
         for size, value in VALUES.items():
             ks = keys(f"m{size}", cfg.n_keys)
-            miss = keys(f"absent{size}", cfg.n_keys)
-            g.put(impl.name, impl.kind, f"set {size}", await measure(
-                set_loop(impl.set, ks, value, impl.sync), len(ks), cfg.reps, warmup=True))
-            assert await value_of(impl, ks[-1]) == value, "warm key is not a hit"
-            g.put(impl.name, impl.kind, f"get hit {size}", await measure(
-                get_loop(impl.get, ks, impl.sync), len(ks), cfg.reps, warmup=True))
-            g.put(impl.name, impl.kind, f"get miss {size}", await measure(
-                get_loop(impl.get, miss, impl.sync), len(miss), cfg.reps, warmup=True))
-
-    await run_each(FACTORIES, g, body)
+            await populate_all(g, impls, ks, value)
+            ks, miss = spread(ks, cfg.fast_ops), keys(f"absent{size}", cfg.fast_ops)
+            await interleaved(g, f"set {size}", impls, setter(ks, value), len(ks), cfg.reps, True)
+            await check(g, impls, "warm key is not a hit", holds(spread(ks, 20), value))
+            await interleaved(g, f"get hit {size}", impls, getter(ks), len(ks), cfg.reps, True)
+            await interleaved(g, f"get miss {size}", impls, getter(miss), len(ks), cfg.reps, True)
+    finally:
+        await close_all(impls)
     return [g]

@@ -18,6 +18,7 @@ def ours(name: str):
 def version() -> str | None:
     try:
         from importlib.metadata import version as v
+
         return v("ignite_cache")
     except Exception:
         return None

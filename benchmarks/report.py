@@ -6,9 +6,14 @@ import json
 import math
 import os
 
-LEGEND = ("Each cell: value, then its cost ratio to the group's floor (`F`) and to the best peer "
-          "in that column (`P`); ratios are costs, so >1 means slower (for req/s: fewer), "
-          "<1 faster. Rows in **bold** are ignite_cache; `—` = not measured / not supported.")
+LEGEND = (
+    "Each cell: value, then its cost ratio to the group's floor (`F`) and to the best peer "
+    "in that column (`P`); ratios are costs, so >1 means slower (for req/s: fewer), "
+    "<1 faster. Rows in **bold** are ignite_cache; `—` = not measured / not supported."
+)
+
+
+PALETTE = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:olive", "tab:cyan"]
 
 
 def fmt(v: float) -> str:
@@ -48,9 +53,16 @@ def cell(group: dict, row: dict, col: dict) -> str:
 
 def markdown(results: dict) -> str:
     m = results["meta"]
-    out = [f"# ignite_cache benchmarks ({'quick' if m['quick'] else 'full'} run)", "",
-           f"{m['started']} · {m['seconds']:.0f} s · Python {m['python']} · {m['machine']}", "",
-           "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()), "", LEGEND, ""]
+    out = [
+        f"# ignite_cache benchmarks ({'quick' if m['quick'] else 'full'} run)",
+        "",
+        f"{m['started']} · {m['seconds']:.0f} s · Python {m['python']} · {m['machine']}",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        "",
+        LEGEND,
+        "",
+    ]
     for g in results["groups"]:
         out += [f"## {g['title']}", ""]
         if g["floor"]:
@@ -70,8 +82,10 @@ def markdown(results: dict) -> str:
 
 def chart(results: dict, path: str) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     groups = [g for g in results["groups"] if g["rows"] and g["floor"]]
     if not groups:
@@ -79,20 +93,31 @@ def chart(results: dict, path: str) -> None:
     ncols = 3
     nrows = math.ceil(len(groups) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(7 * ncols, 4.6 * nrows), squeeze=False)
-    for ax in axes.flat[len(groups):]:
+    for ax in axes.flat[len(groups) :]:
         ax.axis("off")
-    for ax, g in zip(axes.flat, groups):
+    for ax, g in zip(axes.flat, groups, strict=False):
         names = list(g["rows"])
         width = 0.8 / max(1, len(names))
+        palette = iter(PALETTE)
         for i, name in enumerate(names):
             row = g["rows"][name]
-            ys = [cost_ratio(row["values"].get(c["key"]), floor_value(g, c), c["better"])
-                  for c in g["columns"]]
+            ys = [
+                cost_ratio(row["values"].get(c["key"]), floor_value(g, c), c["better"]) for c in g["columns"]
+            ]
             xs = [j + i * width for j in range(len(ys))]
-            ax.bar(xs, [y if y is not None else 0 for y in ys], width, label=name,
-                   color="crimson" if row["kind"] == "ours" else None,
-                   edgecolor="black" if row["kind"] == "ours" else None)
+            color = {"ours": "crimson", "floor": "dimgray", "ref": "darkgray"}.get(row["kind"])
+            ax.bar(
+                xs,
+                [y or 0 for y in ys],
+                width,
+                label=name,
+                color=color or next(palette),
+                edgecolor="black" if row["kind"] == "ours" else None,
+            )
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.axhline(1, color="grey", lw=0.8)
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(g["columns"]))])
         ax.set_xticklabels([c["label"] for c in g["columns"]], rotation=30, ha="right", fontsize=7)

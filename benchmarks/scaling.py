@@ -2,94 +2,99 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 import tracemalloc
 from functools import partial
 
 from . import file, memory, redis_
-from .common import VALUES, Config, Group, Impl, get_loop, keys, measure, run_each, set_loop
-from .file import populate
+from .common import (
+    VALUES,
+    Config,
+    Group,
+    Impl,
+    _call,
+    build,
+    close_all,
+    getter,
+    interleaved,
+    keys,
+    populate,
+    populate_all,
+    set_loop,
+    setter,
+)
 from .ours import ours
 
-SCALE_OPS = 2_000
 MATCHED = 100
 
 
-async def time_delete(impl: Impl, reps: int) -> float:
-    """ms to delete_pattern MATCHED fresh keys, whatever else is stored."""
-    times = []
-    for _ in range(reps):
-        await populate(impl, keys("dp", MATCHED), VALUES["100B"])
-        t0 = time.perf_counter()
-        await impl.delete_pattern("dp:*")
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2] * 1e3
+def delete_dp(impl: Impl):
+    return partial(impl.delete_pattern, "dp:*")
 
 
-async def scale_group(cfg: Config, backend: str, factories, before=None) -> Group:
-    g = Group(f"scaling-{backend}", f"Scaling, {backend} backend (µs/op; delete_pattern in ms)",
-              None)
-    for n in cfg.scale_sizes:
-        g.col(f"get@{n}", f"get @{n:,}")
-        g.col(f"set@{n}", f"set @{n:,}")
-        g.col(f"del@{n}", f"delete_pattern {MATCHED} @{n:,}", unit="ms/call")
-    all_keys = keys("s", max(cfg.scale_sizes))
-    value = VALUES["100B"]
+async def store_dp(impl: Impl) -> None:
+    await populate(impl, keys("dp", MATCHED), VALUES["100B"])
 
-    async def body(impl: Impl) -> None:
-        if impl.kind == "floor":
-            g.floor = impl.name
-        if before:
-            await before()
+
+async def scale_group(cfg: Config, backend: str, factories) -> Group:
+    g = Group(f"scaling-{backend}", f"Scaling, {backend} backend (µs/op; delete_pattern in ms)", None)
+    all_keys, value = keys("s", max(cfg.scale_sizes)), VALUES["100B"]
+    impls = await build(factories, g)
+    g.floor = next((i.name for i in impls if i.kind == "floor"), None)
+    try:
         have = 0
         for n in cfg.scale_sizes:
-            await populate(impl, all_keys[have:n], value)
+            g.col(f"get@{n}", f"get @{n:,}")
+            g.col(f"set@{n}", f"set @{n:,}")
+            g.col(f"del@{n}", f"delete_pattern {MATCHED} @{n:,}", unit="ms/call")
+            await populate_all(g, impls, all_keys[have:n], value)
             have = n
-            ops = random.Random(n).sample(all_keys[:n], SCALE_OPS)
-            g.put(impl.name, impl.kind, f"get@{n}", await measure(
-                get_loop(impl.get, ops), SCALE_OPS, cfg.reps, warmup=True))
-            g.put(impl.name, impl.kind, f"set@{n}", await measure(
-                set_loop(impl.set, ops, value), SCALE_OPS, cfg.reps))
-            g.put(impl.name, impl.kind, f"del@{n}", await time_delete(impl, cfg.reps))
-
-    await run_each(factories, g, body)
-    g.notes.append(f"{SCALE_OPS:,} random existing keys per repetition (100 B values); "
-                   f"delete_pattern removes {MATCHED} keys matching 'dp:*' among all the others.")
+            ops = random.Random(n).sample(all_keys[:n], cfg.scale_ops)
+            await interleaved(g, f"get@{n}", impls, getter(ops), cfg.scale_ops, cfg.reps, True)
+            await interleaved(g, f"set@{n}", impls, setter(ops, value), cfg.scale_ops, cfg.reps)
+            await interleaved(g, f"del@{n}", impls, delete_dp, 1, cfg.reps, scale=1e3, before=store_dp)
+    finally:
+        await close_all(impls)
+    g.notes.append(
+        f"{cfg.scale_ops:,} random stored keys per repetition (100 B values); "
+        f"delete_pattern('dp:*') removes {MATCHED} keys (stored untimed before each "
+        "call) among all the others."
+    )
     return g
 
 
 async def bytes_per_entry(cfg: Config) -> Group:
-    g = Group("memory-per-entry", "Memory per entry (tracemalloc, 100 B values)",
-              "floor (dict + expiry)")
+    g = Group("memory-per-entry", "Memory per entry (tracemalloc, 100 B values)", "floor (dict + expiry)")
     g.col("bytes", "bytes per entry", unit="B/entry")
     n = cfg.mem_entries
     ks, value = keys("e", n), VALUES["100B"]
-
-    async def body(impl: Impl) -> None:
+    for impl in await build([memory.floor, memory.mine, memory.cachetools_], g):
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
-        res = set_loop(impl.set, ks, value, impl.sync)()
-        if asyncio.iscoroutine(res):
-            await res
+        await _call(set_loop(impl.set, ks, value, impl.sync))
         used = tracemalloc.get_traced_memory()[0] - base
         tracemalloc.stop()
         g.put(impl.name, impl.kind, "bytes", used / n)
-
-    await run_each([memory.floor, memory.mine, memory.cachetools_], g, body)
-    g.notes.append(f"{n:,} entries, keys and the (shared) value object allocated beforehand: "
-                   "the cost of the cache's own structures (plus any copy it makes).")
+        await close_all([impl])
+    g.notes.append(
+        f"{n:,} entries; keys and the (shared) value object exist beforehand, so this "
+        "is the cache's own structures (plus any copy of the value it makes)."
+    )
     return g
 
 
+def pick(factories, *names):
+    return [f for f in factories if f.__name__ in names]
+
+
 async def run(cfg: Config) -> list[Group]:
-    groups = [await scale_group(cfg, "memory", [memory.floor, memory.mine])]
-    fs = file.factories(cfg, "scale")
-    groups.append(await scale_group(cfg, "file", fs[:2]))
+    groups = [
+        await scale_group(cfg, "memory", [memory.floor, memory.mine]),
+        await scale_group(cfg, "file", pick(file.factories(cfg, "scale"), "floor", "mine")),
+    ]
     if cfg.redis_url:
-        groups.append(await scale_group(cfg, "redis", redis_.factories(cfg)[:2],
-                                        before=partial(redis_.flush_private, cfg)))
+        await redis_.flush_private(cfg)
+        groups.append(await scale_group(cfg, "redis", pick(redis_.factories(cfg), "floor", "mine")))
         await redis_.flush_private(cfg)
     if ours("MemoryBackend") is None:
         for g in groups:
