@@ -101,14 +101,24 @@ class MemoryBackend(CacheBackend):
     async def set(self, key: str, value: Value, ex: TTL = DEFAULT_TTL, *, nx: bool = False) -> bool:
         if not self._initialized:  # start the expiry sweeper on first use
             await self.init()
-        key = check_key(key)
-        value = check_value(value)
-        seconds = ttl_seconds(ex, self.default_ttl)
+        # The common shapes are checked inline; anything else takes the full checks.
+        if type(key) is not str or not key.isascii() or not key or "\x00" in key:
+            key = check_key(key)
+        if type(value) is not bytes and (type(value) is not str or not value.isascii()):
+            value = check_value(value)
+        if ex is DEFAULT_TTL:
+            seconds = self.default_ttl
+        elif type(ex) is int and ex > 0:
+            seconds = ex
+        else:
+            seconds = ttl_seconds(ex, self.default_ttl)
         now = self._clock()
         if nx and self._live(key, now) is not None:
             return False
         stored = self._store(key, value, None if seconds is None else now + seconds)
-        self.sweep(_SWEEP_PER_WRITE, now)
+        heap = self._expiries
+        if heap and heap[0][0] <= now:
+            self.sweep(_SWEEP_PER_WRITE, now)
         return stored
 
     async def delete(self, *keys: str) -> int:
