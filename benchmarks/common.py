@@ -70,19 +70,6 @@ async def _call(fn):
         await res
 
 
-async def measure(run_once, n_ops: int, reps: int, warmup: bool = False) -> float:
-    """Median over ``reps`` of the wall time of ``run_once()`` (sync or async), in µs per op."""
-    if warmup:
-        await _call(run_once)
-    times = []
-    for _ in range(reps):
-        gc.collect()
-        t0 = time.perf_counter()
-        await _call(run_once)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) / n_ops * 1e6
-
-
 def get_loop(get, ks, sync=False):
     if sync:
 
@@ -215,6 +202,8 @@ async def interleaved(
 ) -> None:
     """Time ``make_run(impl)()`` for every contender, repetitions interleaved round-robin (in a
     rotating order) so that drifting machine load hits everyone alike; store the medians.
+    Objects alive before timing are frozen (``gc.freeze``), so that the data every contender
+    keeps in this one process does not make the others' garbage collections slower.
 
     ``make_run`` may return None (not applicable); ``await before(impl)``, if given, runs
     untimed before each repetition. A contender that raises is recorded as an
@@ -234,21 +223,26 @@ async def interleaved(
             continue
         if run is not None:
             runs[impl.name] = (impl, run, [])
-    for rep in range(reps):
-        order = list(runs.values())
-        order = order[rep % max(1, len(order)) :] + order[: rep % max(1, len(order))]
-        for impl, run, times in order:
-            if impl.name in group.failed:
-                continue
-            try:
-                if before is not None:
-                    await before(impl)
-                gc.collect()
-                t0 = time.perf_counter()
-                await _call(run)
-                times.append(time.perf_counter() - t0)
-            except Exception as exc:
-                group.error(impl.name, impl.kind, exc)
+    gc.collect()
+    gc.freeze()  # data set up so far is no longer traversed by collections during timing
+    try:
+        for rep in range(reps):
+            order = list(runs.values())
+            order = order[rep % max(1, len(order)) :] + order[: rep % max(1, len(order))]
+            for impl, run, times in order:
+                if impl.name in group.failed:
+                    continue
+                try:
+                    if before is not None:
+                        await before(impl)
+                    gc.collect()
+                    t0 = time.perf_counter()
+                    await _call(run)
+                    times.append(time.perf_counter() - t0)
+                except Exception as exc:
+                    group.error(impl.name, impl.kind, exc)
+    finally:
+        gc.unfreeze()
     for impl, _, times in runs.values():
         if impl.name not in group.failed and times:
             group.put(impl.name, impl.kind, col, statistics.median(times) / n_ops * scale)

@@ -246,3 +246,16 @@ def _typed(value: Any) -> Any:
     if isinstance(value, float) and value == 0:
         return (float, repr(value))  # 0.0 and -0.0 are keyed apart
     return (type(value).__name__, value)
+
+
+simple_values = st.none() | st.booleans() | st.integers() | st.text()
+
+
+@given(a=simple_values, b=simple_values)
+def test_property_fast_text_equals_the_canonical_text(a: Any, b: Any) -> None:
+    import hashlib
+
+    from ignite_cache.keys import canonical
+
+    expected = hashlib.blake2b(canonical([a, b, None], "f").encode(), digest_size=16).hexdigest()
+    assert make(f).build((a, b), {}) == f"p:{__name__}.f:{expected}"

@@ -31,7 +31,8 @@ MAX_KEY_LENGTH = 1024
 _SIMPLE = (str, int, float, bool, type(None))
 _MISSING = object()
 _MEMO_TYPES = frozenset({*_SIMPLE, object})  # object: the type of _MISSING
-_MEMO_SIZE = 4096
+_MEMO_SIZE = 16384  # per function; at most a few MB, and a 10k-key working set fits
+_NO_FLOAT_SIMPLE = frozenset({str, int, bool, type(None)})
 _FASTAPI_MARKERS = {"Depends", "Security"}
 _NOT_DATA_TYPES = {"Request", "Response", "WebSocket", "BackgroundTasks", "HTTPConnection"}
 
@@ -126,7 +127,11 @@ class KeyMaker:
         bound = self.bind(args, kwargs)
         if self.template is not None:
             return shorten(self.prefix + format_template(self.template, bound, self.name))
-        text = canonical([bound[name] for name in self.keyed], self.name)
+        values = [bound[name] for name in self.keyed]
+        if _NO_FLOAT_SIMPLE.issuperset(map(type, values)):  # what canonical() gives, faster
+            text = "[" + ",".join(map(repr, values)) + "]"
+        else:
+            text = canonical(values, self.name)
         return self.head + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
