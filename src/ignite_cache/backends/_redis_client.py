@@ -6,10 +6,15 @@ three; redis-py is imported here, lazily, with an error that names the extra to 
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from ..errors import CacheConfigError
+from ..errors import CacheBackendError, CacheConfigError
+
+T = TypeVar("T")
 
 
 def import_redis() -> Any:
@@ -59,6 +64,9 @@ def make_client(url: str, *, mode: str, service: str, options: dict[str, Any]) -
 
         sockets = {k: v for k, v in opts.items() if k.startswith("socket_")}
         sockets["password"] = opts["password"]
+        from redis.backoff import NoBackoff
+
+        sockets["retry"] = Retry(NoBackoff(), 0)  # ask each Sentinel once; our own retry repeats
         sentinel = Sentinel(hosts_of(url), sentinel_kwargs=sockets)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
         db = int(parts.path.lstrip("/") or 0)
         return sentinel.master_for(service, retry=retry, db=db, **opts)
@@ -94,3 +102,40 @@ def _waiting_pool_class() -> Any:
             return await super().get_connection(*args, **options)  # type: ignore[no-untyped-call]  # untyped in redis-py
 
     return WaitingPool
+
+
+class ClientGate:
+    """What redis-py's Cluster and Sentinel clients lack, put in front of every call.
+
+    Their pools raise at once when all connections are busy; the gate queues callers for
+    up to ``pool_timeout`` instead, as the standalone pool does, and a caller that waited
+    too long gets a ``CacheBackendError`` that does not count toward the circuit breaker
+    (Redis did not fail). For Sentinel it also asks, at most once a second, who the primary
+    is: redis-py otherwise keeps sending to a demoted primary until its connections drop.
+    """
+
+    def __init__(self, client: Any, *, slots: int, timeout: float, sentinel: bool) -> None:
+        self.client = client
+        self.timeout = timeout
+        self.sentinel = sentinel
+        self._slots = asyncio.Semaphore(slots)
+        self._checked = 0.0
+
+    async def run(self, call: Callable[[], Awaitable[T]]) -> T:
+        if self.sentinel and time.monotonic() - self._checked >= 1.0:
+            self._checked = time.monotonic()
+            await self.client.connection_pool.get_master_address()
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise CacheBackendError(
+                    f"No Redis connection became free within {self.timeout:g} s (pool_timeout)."
+                ) from None
+        else:
+            await self._slots.acquire()
+        try:
+            return await call()
+        finally:
+            self._slots.release()

@@ -77,7 +77,7 @@ class SQLiteStore:
 
     async def open(self) -> None:
         """Create the folder and schema (in the worker, it may wait for a lock), then connect."""
-        await self.in_thread(lambda conn: None)
+        await self.in_thread(lambda conn: None, bounded=False)
         self.loop_conn = self._connect(busy_timeout=0.0)
         self.inode = self._inode()
 
@@ -178,12 +178,28 @@ class SQLiteStore:
 
     # --- running statements ------------------------------------------------------------------
 
-    async def in_thread(self, op: Callable[[sqlite3.Connection], T], *, txn: bool = False) -> T:
-        """Run ``op`` on the worker's connection, which may wait for another process's lock."""
+    async def in_thread(
+        self, op: Callable[[sqlite3.Connection], T], *, txn: bool = False, bounded: bool = True
+    ) -> T:
+        """Run ``op`` on the worker's connection, which may wait for another process's lock.
+
+        With ``bounded``, the wait for the lock ends ``lock_timeout`` after this call was
+        submitted, not after it reached the worker: calls queued behind one another on the
+        single worker thread must not each wait the full timeout in turn.
+        """
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="ignite-cache-sqlite")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: run(self._thread_connection(), op, txn=txn))
+        deadline = time.monotonic() + self.lock_timeout
+
+        def job() -> T:
+            conn = self._thread_connection()
+            left = deadline - time.monotonic() if bounded else self.lock_timeout
+            if left <= 0:
+                raise sqlite3.OperationalError("database is locked (lock_timeout passed in the queue)")
+            conn.execute(f"PRAGMA busy_timeout = {max(1, int(left * 1000))}")
+            return run(conn, op, txn=txn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, job)
 
 
 def run(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T], *, txn: bool) -> T:

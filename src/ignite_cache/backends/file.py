@@ -74,6 +74,7 @@ class FileBackend(CacheBackend):
             wal_limit=min(64 * 1024 * 1024, max_size // 4),
         )
         self._writes = 0
+        self._reopen_lock = asyncio.Lock()
         self._maintenance: asyncio.Future[int] | None = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -94,26 +95,30 @@ class FileBackend(CacheBackend):
         """Run ``op`` on the loop; if another process holds the lock, wait for it in the worker."""
         if not self._initialized:
             await self.init()
-        if self._store.loop_conn is None:  # forked since init: reopen in this process
-            await self._store.open()
+        if self._store.loop_conn is None:  # forked since init, or being recovered: reopen
+            async with self._reopen_lock:
+                if self._store.loop_conn is None:
+                    await self._store.open()
         conn = self._store.loop_conn
         assert conn is not None  # opened just above; for mypy
         try:
             return run(conn, op, txn=txn)
         except sqlite3.Error as exc:
             if not is_busy(exc):
-                return await self._recover_or_raise(exc, op, txn)
+                return await self._recover_or_raise(exc, op, txn, conn)
         try:
             return await self._store.in_thread(op, txn=txn)
         except sqlite3.Error as exc:
-            return await self._recover_or_raise(exc, op, txn)
+            return await self._recover_or_raise(exc, op, txn, conn)
 
     async def _recover_or_raise(
-        self, exc: sqlite3.Error, op: Callable[[sqlite3.Connection], T], txn: bool
+        self, exc: sqlite3.Error, op: Callable[[sqlite3.Connection], T], txn: bool, conn: sqlite3.Connection
     ) -> T:
         if not is_corrupt(exc):
             raise backend_error(exc, self._store.file) from exc
-        await self._store.recover()
+        async with self._reopen_lock:  # one recovery, even when many calls met the corruption
+            if self._store.loop_conn is conn:  # nobody has recovered since this call failed
+                await self._store.recover()
         return await self._run(op, txn=txn)
 
     def _wrote(self, n: int = 1) -> None:
@@ -291,10 +296,11 @@ class FileBackend(CacheBackend):
 
     async def maintain(self) -> int:
         """Delete expired rows and evict the oldest writes beyond ``max_size``; return rows removed."""
-        await self._store.reopen_if_replaced()
+        async with self._reopen_lock:
+            await self._store.reopen_if_replaced()
         now = self._clock()
         try:
-            return await self._store.in_thread(lambda c: _maintain(c, now, self.max_size))
+            return await self._store.in_thread(lambda c: _maintain(c, now, self.max_size), bounded=False)
         except sqlite3.Error as exc:
             raise backend_error(exc, self._store.file) from exc
 

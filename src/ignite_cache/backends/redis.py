@@ -23,7 +23,7 @@ from .._breaker import CircuitBreaker
 from .._types import DEFAULT_TTL, TTL, Value
 from ..errors import CacheBackendError, CacheConfigError, InvalidValueError
 from ._redis_batch import GetBatcher
-from ._redis_client import make_client
+from ._redis_client import ClientGate, make_client
 from ._redis_url import check_redis_url, redact
 from ._validate import check_key, check_keys, check_value, ttl_seconds
 from .base import CacheBackend, Cursor
@@ -74,7 +74,10 @@ def _mapped(
         if breaker.opened_at is not None:
             breaker.before()
         try:
-            result = await method(self, *args, **kwargs)
+            if self._gate is None:
+                result = await method(self, *args, **kwargs)
+            else:
+                result = await self._gate.run(lambda: method(self, *args, **kwargs))
         except self._driver_errors as exc:
             breaker.failed()
             raise CacheBackendError(f"Redis at {self.safe_url} failed: {exc!r}.") from exc
@@ -146,6 +149,7 @@ class RedisBackend(CacheBackend):
         }
         self._client: Any = None
         self._batcher: Any = None
+        self._gate: ClientGate | None = None
         self.breaker = CircuitBreaker(
             f"Redis at {self.safe_url}", threshold=breaker_threshold, cooldown=breaker_cooldown
         )
@@ -161,6 +165,13 @@ class RedisBackend(CacheBackend):
             from redis import RedisError
 
             self._driver_errors = (RedisError, OSError, TimeoutError)
+            if self.mode != "standalone":
+                self._gate = ClientGate(
+                    self._client,
+                    slots=int(self._options["max_connections"]),
+                    timeout=float(self._options["timeout"]),
+                    sentinel=self.mode == "sentinel",
+                )
         return self._client
 
     async def _open(self) -> None:
@@ -175,10 +186,14 @@ class RedisBackend(CacheBackend):
 
     async def _close(self) -> None:
         client, self._client = self._client, None
-        self._batcher = None
+        self._batcher = self._gate = None
         if client is not None:
             await client.aclose()
-            await client.connection_pool.disconnect()
+            pool = getattr(client, "connection_pool", None)  # a RedisCluster has none
+            if pool is not None:
+                await pool.disconnect()
+            for sentinel in getattr(getattr(pool, "sentinel_manager", None), "sentinels", ()):
+                await sentinel.aclose()
 
     async def ping(self) -> bool:
         """Whether Redis answers now (for readiness probes); never raises."""
@@ -202,7 +217,10 @@ class RedisBackend(CacheBackend):
             await self.init()
             batcher = self._make_batcher()
         try:
-            data = await batcher.get(self._prefix + key)
+            if self._gate is None:
+                data = await batcher.get(self._prefix + key)
+            else:
+                data = await self._gate.run(lambda: batcher.get(self._prefix + key))
         except self._driver_errors as exc:
             breaker.failed()
             raise CacheBackendError(f"Redis at {self.safe_url} failed: {exc!r}.") from exc
@@ -254,7 +272,8 @@ class RedisBackend(CacheBackend):
         node = primaries[index]
         results = await self.client.scan(node_cursor, match=match, count=count, target_nodes=node)
         # one target node: redis-py returns that node's reply itself, not a dict of replies
-        next_cursor, names = results[node.name] if isinstance(results, dict) else results
+        cursors, names = results[node.name] if isinstance(results, dict) else results
+        next_cursor = cursors[node.name] if isinstance(cursors, dict) else cursors
         if next_cursor:
             return next_cursor * _NODE_SLOTS + index, names
         return (index + 1 if index + 1 < len(primaries) else 0), names
