@@ -20,7 +20,7 @@ from .._types import DEFAULT_TTL, TTL, Value
 from ..errors import CacheConfigError, CacheError, InvalidValueError
 from ._validate import check_counter, check_key, check_keys, check_value, parse_counter, ttl_seconds
 from .base import TTL_MISSING, TTL_NO_EXPIRY, CacheBackend, Cursor
-from .patterns import compile_pattern, unescape_literal, validate_pattern
+from .patterns import compile_pattern, literal_prefix, unescape_literal, validate_pattern
 
 ENTRY_OVERHEAD = 100
 """Bytes counted per entry on top of key and value: roughly the dict slot, tuple and heap item."""
@@ -210,7 +210,11 @@ class MemoryBackend(CacheBackend):
             return await self.delete(literal) if literal else 0
         fullmatch = compile_pattern(pattern).fullmatch
         now = self._clock()
-        doomed = [k for k in self._data if fullmatch(k)]
+        prefix = literal_prefix(pattern)
+        if prefix:  # str.startswith rejects most keys several times faster than the regex
+            doomed = [k for k in self._data if k.startswith(prefix) and fullmatch(k)]
+        else:
+            doomed = [k for k in self._data if fullmatch(k)]
         live = sum(self._live(k, now) is not None for k in doomed)
         for key in doomed:
             self._remove(key)

@@ -51,6 +51,12 @@ def unescape_literal(pattern: str) -> str | None:
     return "".join(t for t in tokens if isinstance(t, str))
 
 
+def literal_prefix(pattern: str) -> str:
+    """The text every key matching ``pattern`` starts with (``"user:"`` for ``"user:*"``)."""
+    tokens = _parse(pattern)
+    return tokens[0] if tokens and isinstance(tokens[0], str) else ""
+
+
 def validate_pattern(pattern: object) -> str:
     """Return ``pattern`` if it is a well-formed glob, else raise ``InvalidPatternError``."""
     if not isinstance(pattern, str):
