@@ -202,3 +202,32 @@ async def test_unreachable_server_is_a_backend_error_at_init() -> None:
         await cache.get("k")
     assert await cache.ping() is False
     await cache.close()
+
+
+async def test_breaker_closes_again_when_redis_was_down_at_first_use(
+    private_redis: Any, namespace: str
+) -> None:
+    """A probe that has to open the client first must still be able to close the breaker."""
+    server = private_redis()
+    server.stop()
+    cache = RedisBackend(
+        server.url,
+        namespace=namespace,
+        breaker_threshold=2,
+        breaker_cooldown=0.2,
+        connect_timeout=0.1,
+        retries=0,
+    )
+    try:
+        for _ in range(3):
+            with pytest.raises(CacheBackendError):
+                await cache.get("k")
+        assert cache.breaker.state == "open"
+        server.start()
+        await asyncio.sleep(0.3)
+        assert await cache.get("k") is None
+        assert cache.breaker.state == "closed"
+        assert await cache.set("k", "v")
+        assert await cache.get("k") == "v"
+    finally:
+        await cache.close()

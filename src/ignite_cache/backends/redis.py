@@ -68,12 +68,12 @@ def _mapped(
 
     @functools.wraps(method)
     async def wrapper(self: _B, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        if not self._initialized:
-            await self.init()
         breaker = self.breaker
         if breaker.opened_at is not None:
             breaker.before()
         try:
+            if not self._initialized:  # inside the try: a failed lazy init ends a probe too
+                await self.init()
             if self._gate is None:
                 result = await method(self, *args, **kwargs)
             else:
@@ -175,14 +175,17 @@ class RedisBackend(CacheBackend):
         return self._client
 
     async def _open(self) -> None:
-        if self.breaker.opened_at is not None:
-            self.breaker.before()  # do not knock on a server that keeps failing
+        breaker = self.breaker
+        if breaker.opened_at is not None and not breaker.probing:
+            breaker.before()  # an explicit init() while open: do not knock on a failing server
         try:
             await self.client.ping()
         except Exception as exc:
-            self.breaker.failed()
+            breaker.failed()
             await self._close()
             raise CacheBackendError(f"Cannot reach Redis at {self.safe_url}: {exc}.") from exc
+        if breaker.failures:
+            breaker.succeeded()
 
     async def _close(self) -> None:
         client, self._client = self._client, None
@@ -212,11 +215,11 @@ class RedisBackend(CacheBackend):
         breaker = self.breaker
         if breaker.opened_at is not None:
             breaker.before()
-        batcher = self._batcher
-        if batcher is None:
-            await self.init()
-            batcher = self._make_batcher()
         try:
+            batcher = self._batcher
+            if batcher is None:  # inside the try: a failed lazy init ends a probe too
+                await self.init()
+                batcher = self._make_batcher()
             if self._gate is None:
                 data = await batcher.get(self._prefix + key)
             else:
