@@ -552,3 +552,40 @@ def test_invalidate_cache_needs_something_and_a_valid_pattern() -> None:
         invalidate_cache()
     with pytest.raises(Exception, match="unclosed"):
         invalidate_cache(key_pattern="user:[")
+
+
+async def test_key_templates_read_attributes_per_call(backend: CacheBackend) -> None:
+    class Repo:
+        def __init__(self, ident: int) -> None:
+            self.id = ident
+
+        @cached(ttl=60, key="repo:{self.id}:{x}", backend=backend)
+        async def get(self, x: int) -> int:
+            return self.id * 100 + x
+
+    assert await Repo(1).get(5) == 105
+    assert await Repo(2).get(5) == 205
+    assert Repo.get.cache_key(Repo(2), 5) == "repo:2:5"
+
+
+async def test_conversions_in_pattern_templates_are_escaped(backend: CacheBackend) -> None:
+    for key in ("user:1*", "user:12"):
+        await backend.set(key, "v")
+
+    @invalidate_cache(key_pattern="user:{user_id!s}", backend=backend)
+    async def update_user(user_id: str) -> None:
+        return None
+
+    await update_user("1*")
+    assert await backend.get("user:1*") is None
+    assert await backend.get("user:12") == "v"
+
+
+async def test_non_str_dict_keys_come_back_as_on_a_miss(backend: CacheBackend) -> None:
+    @cached(ttl=60, backend=backend)
+    async def names() -> dict[int, str]:
+        return {1: "a", 2: "b"}
+
+    assert await names() == {1: "a", 2: "b"}
+    assert await names() == {1: "a", 2: "b"}
+    assert names.cache_stats.hits == 1

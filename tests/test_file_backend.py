@@ -185,3 +185,38 @@ async def test_fork_child_reopens_its_own_connections(tmp_path: Path) -> None:
     assert await cache.incr("counter") == 2
     await cache.close()
     assert rows(tmp_path / "ns.sqlite3", "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_a_failed_commit_rolls_back_and_releases_the_lock(tmp_path: Path) -> None:
+    import sqlite3
+
+    from ignite_cache.backends._sqlite import run
+
+    conn = sqlite3.connect(tmp_path / "x.sqlite3", isolation_level=None)
+    conn.executescript(
+        "PRAGMA foreign_keys=ON; CREATE TABLE p (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE c (p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED);"
+    )
+    with pytest.raises(sqlite3.IntegrityError):  # the deferred check fails at COMMIT
+        run(conn, lambda c: c.execute("INSERT INTO c VALUES (42)"), txn=True)
+    assert not conn.in_transaction
+    assert run(conn, lambda c: c.execute("INSERT INTO p VALUES (1)").rowcount, txn=True) == 1
+    conn.close()
+
+
+async def test_a_lock_held_at_open_is_a_backend_error_not_a_config_error(tmp_path: Path) -> None:
+    import sqlite3
+
+    from ignite_cache import CacheBackendError, FileBackend
+
+    tmp_path.joinpath("cache").mkdir()
+    holder = sqlite3.connect(tmp_path / "cache" / "ignite.sqlite3", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    backend = FileBackend(tmp_path / "cache", lock_timeout=0.1)
+    try:
+        with pytest.raises(CacheBackendError):
+            await backend.init()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        await backend.close()

@@ -315,6 +315,12 @@ class _Escaped:
     def __format__(self, spec: str) -> str:
         return escape_pattern(format(self.value, spec))
 
+    def __str__(self) -> str:  # "{x!s}"
+        return escape_pattern(str(self.value))
+
+    def __repr__(self) -> str:  # "{x!r}"
+        return escape_pattern(repr(self.value))
+
     def __getattr__(self, name: str) -> _Escaped:
         return _Escaped(getattr(self.value, name))
 

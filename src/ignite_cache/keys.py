@@ -98,8 +98,11 @@ class KeyMaker:
 
     def key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         """The cache key of the call ``func(*args, **kwargs)``."""
+        if self.builder is not None or self.template is not None:
+            # no memo: a template may read attributes (self.id) and a builder anything at all
+            return self.build(args, kwargs)
         if kwargs:
-            if args or self.builder is not None:
+            if args:
                 return self.build(args, kwargs)
             values = tuple([kwargs.get(n, _MISSING) for n in self.keyed])
             shape = len(kwargs)

@@ -122,4 +122,6 @@ def _needs_adapter(tp: Any) -> bool:
         return _needs_adapter(typing.get_args(tp)[0])
     if origin in (tuple, set, frozenset):
         return True
+    if origin is dict and typing.get_args(tp) and typing.get_args(tp)[0] not in (str, Any):
+        return True  # JSON object keys are strings: dict[int, X] needs its keys converted back
     return any(_needs_adapter(arg) for arg in typing.get_args(tp) if arg is not Ellipsis)

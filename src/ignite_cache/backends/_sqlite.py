@@ -132,6 +132,8 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             if conn is not None:
                 conn.close()
+            if is_busy(exc):  # another process holds the lock for now: a run-time condition
+                raise backend_error(exc, self.file) from exc
             if not is_corrupt(exc):
                 raise CacheConfigError(f"Cannot open the cache database {self.file}: {exc}.") from exc
             self._set_aside()
@@ -209,11 +211,11 @@ def run(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T], *, txn:
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = op(conn)
+        conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:
+        if conn.in_transaction:  # also after a failed COMMIT: never keep the write lock
             conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
     return result
 
 
