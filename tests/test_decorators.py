@@ -589,3 +589,30 @@ async def test_non_str_dict_keys_come_back_as_on_a_miss(backend: CacheBackend) -
     assert await names() == {1: "a", 2: "b"}
     assert await names() == {1: "a", 2: "b"}
     assert names.cache_stats.hits == 1
+
+
+async def test_a_read_racing_an_invalidating_write_does_not_store_stale_data(backend: CacheBackend) -> None:
+    db = {"v": "old"}
+    reading = asyncio.Event()
+    release = asyncio.Event()
+
+    @cached(ttl=60, key="item", backend=backend)
+    async def read() -> str:
+        value = db["v"]  # reads the old value...
+        reading.set()
+        await release.wait()  # ...and is slow to return it
+        return value
+
+    @invalidate_cache(keys="item", backend=backend)
+    async def write(value: str) -> None:
+        db["v"] = value
+
+    slow = asyncio.create_task(read())
+    await reading.wait()
+    await write("new")  # commits and invalidates while the read is in flight
+    late = asyncio.create_task(read())  # must not join the stale flight
+    await asyncio.sleep(0.01)
+    release.set()
+    assert await slow == "old"  # it started before the write: that is its answer
+    assert await late == "new"
+    assert await read() == "new"  # and "old" was never stored

@@ -14,6 +14,7 @@ import asyncio
 import functools
 import inspect
 import typing
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from datetime import timedelta
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
@@ -47,6 +48,16 @@ class CachedFunction(Protocol[P, R_co]):
     async def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool: ...
 
 
+# Invalidations seen per backend. A computation that started before an invalidation may
+# have read the data the invalidating write replaced, so it must not store its result,
+# and later callers must not join it (they would get the old value for a whole TTL).
+_epochs: weakref.WeakKeyDictionary[CacheBackend, int] = weakref.WeakKeyDictionary()
+
+
+def _bump_epoch(backend: CacheBackend) -> None:
+    _epochs[backend] = _epochs.get(backend, 0) + 1
+
+
 class _LeaderCancelled(Exception):
     """Tells waiters that the call computing their value was cancelled: compute it yourself."""
 
@@ -70,7 +81,8 @@ class _Cached(Generic[P, R]):
         self.backend = backend
         self._serializer = serializer
         self.stats = CacheStats()
-        self.inflight: dict[str, asyncio.Future[bytes | str]] = {}
+        # key -> (the computation's future, the invalidation epoch it started in)
+        self.inflight: dict[str, tuple[asyncio.Future[bytes | str], int]] = {}
 
     @functools.cached_property
     def serializer(self) -> Serializer:
@@ -111,17 +123,18 @@ class _Cached(Generic[P, R]):
         self, key: str, backend: CacheBackend, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> R:
         """Single flight: the first caller computes; the others wait for its result."""
-        pending = self.inflight.get(key)
-        if pending is not None:
+        epoch = _epochs.get(backend, 0)
+        flight = self.inflight.get(key)
+        if flight is not None and flight[1] == epoch:  # never join one that predates a write
             self.stats.coalesced += 1
             try:
-                data = await asyncio.shield(pending)
+                data = await asyncio.shield(flight[0])
             except _LeaderCancelled:  # start over: another waiter may have stored it by now
                 return await self.call(args, kwargs)
             value: R = self.serializer.loads(data)  # a fresh copy, as a hit would give
             return value
         future: asyncio.Future[bytes | str] = asyncio.get_running_loop().create_future()
-        self.inflight[key] = future
+        self.inflight[key] = entry = (future, epoch)
         try:
             try:
                 value = await self.func(*args, **kwargs)
@@ -133,10 +146,11 @@ class _Cached(Generic[P, R]):
                 future.set_exception(exc)
                 raise
             future.set_result(data)
-            await self.store(key, data, backend)
+            if _epochs.get(backend, 0) == epoch:  # an invalidation ran meanwhile: data may be stale
+                await self.store(key, data, backend)
             return value
         finally:
-            if self.inflight.get(key) is future:
+            if self.inflight.get(key) is entry:
                 del self.inflight[key]
             if future.done() and not future.cancelled():
                 future.exception()  # mark retrieved: waiters may all have gone
@@ -211,6 +225,7 @@ def cached(
         async def invalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
             """Delete the entry of this call's arguments; ``True`` if there was one."""
             target = state.backend if state.backend is not None else get_cache_backend()
+            _bump_epoch(target)
             return await target.delete(keys.key(args, kwargs)) > 0
 
         def cache_key(*args: P.args, **kwargs: P.kwargs) -> str:
@@ -280,6 +295,7 @@ def invalidate_cache(
 async def _invalidate(
     backend: CacheBackend, patterns: list[str], exact: list[str], stats: CacheStats, name: str
 ) -> None:
+    _bump_epoch(backend)
     try:
         if exact:
             await backend.delete(*exact)
