@@ -43,6 +43,7 @@ class CircuitBreaker:
 
     @property
     def state(self) -> str:
+        """``closed``, ``open`` or ``half-open`` (a probe is under way)."""
         if self.opened_at is None:
             return "closed"
         return "half-open" if self.probing else "open"
@@ -60,6 +61,7 @@ class CircuitBreaker:
         self.probing = True  # this call is the probe
 
     def succeeded(self) -> None:
+        """A call went through: close the breaker (logging it if it was open)."""
         if self.opened_at is not None:
             logger.warning("%s answers again; circuit breaker closed.", self.name)
         self.failures = 0
@@ -67,6 +69,7 @@ class CircuitBreaker:
         self.probing = False
 
     def failed(self) -> None:
+        """A call failed: count it, and open the breaker at the threshold or a failed probe."""
         self.failures += 1
         if self.probing or (self.opened_at is None and self.failures >= self.threshold):
             if not self.probing:

@@ -21,7 +21,7 @@ async def get_cache() -> CacheBackend:
 
 
 @asynccontextmanager
-async def cache_lifespan(app: Any = None, settings: CacheSettings | None = None) -> AsyncIterator[None]:
+async def cache_lifespan(app: Any = None, *, settings: CacheSettings | None = None) -> AsyncIterator[None]:
     """``FastAPI(lifespan=cache_lifespan)``: open the cache at start-up (failing fast), close at exit."""
     await init_cache(settings)
     try:

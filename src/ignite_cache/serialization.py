@@ -65,6 +65,7 @@ class JsonSerializer:
             self._loads = TypeAdapter(return_type).validate_json
 
     def dumps(self, value: Any) -> bytes:
+        """JSON bytes of ``value``; ``SerializationError`` naming the function if it cannot be."""
         try:
             return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
         except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
@@ -74,6 +75,7 @@ class JsonSerializer:
             ) from exc
 
     def loads(self, data: bytes | str) -> Any:
+        """The value back, typed by the return annotation; ``SerializationError`` if corrupt."""
         try:
             return self._loads(data)
         except ValueError as exc:  # orjson.JSONDecodeError and pydantic's ValidationError
@@ -94,6 +96,7 @@ class PickleSerializer:
         self.name = name
 
     def dumps(self, value: Any) -> bytes:
+        """A signed pickle: header, HMAC-SHA256 of the payload, payload."""
         try:
             payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
@@ -101,6 +104,7 @@ class PickleSerializer:
         return self._HEADER + hmac.digest(self._key, payload, hashlib.sha256) + payload
 
     def loads(self, data: bytes | str) -> Any:
+        """Unpickle only what this key signed; anything else is a ``SerializationError``."""
         if not isinstance(data, bytes) or not data.startswith(self._HEADER):
             raise SerializationError(f"A cached value of {self.name} is not a signed pickle.")
         signature, payload = data[4:36], data[36:]

@@ -97,7 +97,8 @@ class CacheBackend(abc.ABC):
     async def set(self, key: str, value: Value, ex: TTL = DEFAULT_TTL, *, nx: bool = False) -> bool:
         """Store ``value`` at ``key`` for ``ex`` seconds; with ``nx``, only if ``key`` is absent.
 
-        Returns whether the value was stored (always ``True`` without ``nx``).
+        Returns whether the value was stored: ``False`` with ``nx`` when the key exists,
+        and (memory backend) when the value alone exceeds the size bound.
         """
 
     @abc.abstractmethod
@@ -111,7 +112,9 @@ class CacheBackend(abc.ABC):
         """One step of an iteration over keys matching ``match``, as Redis ``SCAN``.
 
         Start with cursor ``0`` and call again with the returned cursor until it is ``0``.
-        Every key present for the whole iteration is returned exactly once.
+        Every key present for the whole iteration is returned exactly once. Memory
+        cursors name a snapshot: ``flush()`` or more than 16 open iterations expire them
+        (``CacheError``: start again from 0); file and Redis cursors never expire.
         """
 
     @abc.abstractmethod

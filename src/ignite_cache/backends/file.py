@@ -19,7 +19,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .._types import DEFAULT_TTL, TTL, Value
 from ..errors import CacheConfigError, InvalidValueError
@@ -99,8 +99,7 @@ class FileBackend(CacheBackend):
             async with self._reopen_lock:
                 if self._store.loop_conn is None:
                     await self._store.open()
-        conn = self._store.loop_conn
-        assert conn is not None  # opened just above; for mypy
+        conn = cast(sqlite3.Connection, self._store.loop_conn)  # opened just above
         try:
             return run(conn, op, txn=txn)
         except sqlite3.Error as exc:
