@@ -1,4 +1,4 @@
-"""``@cached`` and ``@invalidate_cache``.
+"""``@cached`` (and, re-exported from ``invalidation``, ``@invalidate_cache``).
 
 A cached call: build the key (``keys``) -> ``backend.get`` -> on a hit, decode and return;
 on a miss, compute once per key however many callers wait (single flight), encode,
@@ -12,28 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import typing
-import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import timedelta
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
+from ._decorating import PROGRAMMING_ERRORS, bump_epoch, epochs, require_async, unwrap_descriptor
 from ._failopen import CacheStats
 from ._types import DEFAULT_TTL, TTL
 from .backends._validate import ttl_seconds
 from .backends.base import CacheBackend
-from .backends.patterns import escape_pattern, validate_pattern
-from .errors import CacheConfigError, InvalidKeyError, InvalidTTLError, InvalidValueError
+from .errors import CacheConfigError
 from .factory import get_cache_backend
-from .keys import KeyMaker, format_template
+from .invalidation import invalidate_cache
+from .keys import KeyMaker
 from .serialization import JsonSerializer, Serializer
 
 P = ParamSpec("P")
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
-
-_PROGRAMMING_ERRORS = (InvalidKeyError, InvalidValueError, InvalidTTLError)
 
 
 class CachedFunction(Protocol[P, R_co]):
@@ -46,16 +43,6 @@ class CachedFunction(Protocol[P, R_co]):
     def cache_key(self, *args: P.args, **kwargs: P.kwargs) -> str: ...
 
     async def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool: ...
-
-
-# Invalidations seen per backend. A computation that started before an invalidation may
-# have read the data the invalidating write replaced, so it must not store its result,
-# and later callers must not join it (they would get the old value for a whole TTL).
-_epochs: weakref.WeakKeyDictionary[CacheBackend, int] = weakref.WeakKeyDictionary()
-
-
-def _bump_epoch(backend: CacheBackend) -> None:
-    _epochs[backend] = _epochs.get(backend, 0) + 1
 
 
 class _LeaderCancelled(Exception):
@@ -101,7 +88,7 @@ class _Cached(Generic[P, R]):
         stats = self.stats
         try:
             data = await backend.get(key)
-        except _PROGRAMMING_ERRORS:
+        except PROGRAMMING_ERRORS:
             raise
         except Exception as exc:
             stats.failed("read", self.name, exc)
@@ -123,7 +110,7 @@ class _Cached(Generic[P, R]):
         self, key: str, backend: CacheBackend, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> R:
         """Single flight: the first caller computes; the others wait for its result."""
-        epoch = _epochs.get(backend, 0)
+        epoch = epochs.get(backend, 0)
         flight = self.inflight.get(key)
         if flight is not None and flight[1] == epoch:  # never join one that predates a write
             self.stats.coalesced += 1
@@ -146,7 +133,7 @@ class _Cached(Generic[P, R]):
                 future.set_exception(exc)
                 raise
             future.set_result(data)
-            if _epochs.get(backend, 0) == epoch:  # an invalidation ran meanwhile: data may be stale
+            if epochs.get(backend, 0) == epoch:  # an invalidation ran meanwhile: data may be stale
                 await self.store(key, data, backend)
             return value
         finally:
@@ -158,7 +145,7 @@ class _Cached(Generic[P, R]):
     async def store(self, key: str, data: bytes | str, backend: CacheBackend) -> None:
         try:
             await backend.set(key, data, self.ttl)
-        except _PROGRAMMING_ERRORS:
+        except PROGRAMMING_ERRORS:
             raise
         except Exception as exc:
             self.stats.failed("write", self.name, exc)
@@ -212,8 +199,8 @@ def cached(
     excluded = [exclude_keys] if isinstance(exclude_keys, str) else list(exclude_keys)
 
     def decorate(func: Callable[P, Awaitable[R]]) -> CachedFunction[P, R]:
-        descriptor, func = _unwrap_descriptor(func)
-        _require_async(func, "@cached")
+        descriptor, func = unwrap_descriptor(func)
+        require_async(func, "@cached")
         keys = KeyMaker(func, prefix=key_prefix, template=key, builder=key_builder, exclude=excluded)
         state = _Cached(func, ttl=ttl, keys=keys, backend=backend, serializer=serializer)
         call = state.call
@@ -225,7 +212,7 @@ def cached(
         async def invalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
             """Delete the entry of this call's arguments; ``True`` if there was one."""
             target = state.backend if state.backend is not None else get_cache_backend()
-            _bump_epoch(target)
+            bump_epoch(target)
             return await target.delete(keys.key(args, kwargs)) > 0
 
         def cache_key(*args: P.args, **kwargs: P.kwargs) -> str:
@@ -240,122 +227,4 @@ def cached(
     return decorate
 
 
-def invalidate_cache(
-    key_pattern: str | Sequence[str] | None = None,
-    *,
-    keys: Sequence[str] = (),
-    backend: CacheBackend | None = None,
-) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Coroutine[Any, Any, R]]]:
-    """After the function returns (never when it raises), delete the matching entries.
-
-    ``key_pattern`` is a glob (``"user:*"``) or several; ``keys`` are exact keys. Both may
-    be templates over the function's arguments (``"user:{user_id}:*"``); in patterns the
-    argument values are escaped, so ``user_id="1*"`` matches only the literal ``1*``.
-    A cache failure here is logged and counted, and the function's result still returned.
-    """
-    patterns = [key_pattern] if isinstance(key_pattern, str) else list(key_pattern or ())
-    exact = [keys] if isinstance(keys, str) else list(keys)
-    if not patterns and not exact:
-        raise CacheConfigError("@invalidate_cache needs key_pattern= or keys=.")
-    for pattern in patterns:
-        if "{" not in pattern:
-            validate_pattern(pattern)
-
-    def decorate(func: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        descriptor, func = _unwrap_descriptor(func)
-        _require_async(func, "@invalidate_cache")
-        signature = inspect.signature(func)
-        name = f"{func.__module__}.{func.__qualname__}"
-        stats = CacheStats()
-        templated = any("{" in t for t in (*patterns, *exact))
-
-        @functools.wraps(func)
-        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            result = await func(*args, **kwargs)
-            bound: dict[str, Any] = {}
-            if templated:
-                b = signature.bind(*args, **kwargs)
-                b.apply_defaults()
-                bound = dict(b.arguments)
-            await _invalidate(
-                backend if backend is not None else get_cache_backend(),
-                [_fill(p, bound, name, escape=True) for p in patterns],
-                [_fill(k, bound, name, escape=False) for k in exact],
-                stats,
-                name,
-            )
-            return result
-
-        wrapper.cache_stats = stats  # type: ignore[attr-defined]
-        return descriptor(wrapper)  # type: ignore[no-any-return]
-
-    return decorate
-
-
-async def _invalidate(
-    backend: CacheBackend, patterns: list[str], exact: list[str], stats: CacheStats, name: str
-) -> None:
-    _bump_epoch(backend)
-    try:
-        if exact:
-            await backend.delete(*exact)
-        for pattern in patterns:
-            await backend.delete_pattern(pattern)
-    except _PROGRAMMING_ERRORS:
-        raise
-    except Exception as exc:
-        stats.failed("invalidation", name, exc)
-    else:
-        if stats.failing:
-            stats.recovered(name)
-
-
-def _fill(template: str, bound: dict[str, Any], name: str, *, escape: bool) -> str:
-    if "{" not in template:
-        return template
-    if escape:
-        bound = {k: _Escaped(v) for k, v in bound.items()}
-    return (
-        validate_pattern(format_template(template, bound, name))
-        if escape
-        else format_template(template, bound, name)
-    )
-
-
-class _Escaped:
-    """Formats an argument for a pattern template: its text, with glob characters escaped."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __format__(self, spec: str) -> str:
-        return escape_pattern(format(self.value, spec))
-
-    def __str__(self) -> str:  # "{x!s}"
-        return escape_pattern(str(self.value))
-
-    def __repr__(self) -> str:  # "{x!r}"
-        return escape_pattern(repr(self.value))
-
-    def __getattr__(self, name: str) -> _Escaped:
-        return _Escaped(getattr(self.value, name))
-
-    def __getitem__(self, item: Any) -> _Escaped:
-        return _Escaped(self.value[item])
-
-
-def _unwrap_descriptor(func: Any) -> tuple[Callable[[Any], Any], Any]:
-    """Decorators may sit above ``@staticmethod``/``@classmethod``: wrap the function inside."""
-    if isinstance(func, staticmethod | classmethod):
-        return type(func), func.__func__
-    return (lambda f: f), func
-
-
-def _require_async(func: Any, decorator: str) -> None:
-    if not inspect.iscoroutinefunction(func):
-        raise CacheConfigError(
-            f"{decorator} needs an 'async def' function, and {getattr(func, '__qualname__', func)!r} "
-            "is not one. Make it async, or call the sync code through an async function "
-            "(e.g. 'await asyncio.to_thread(...)'): caching a sync function's return value "
-            "would turn it into a coroutine and change what callers get."
-        )
+__all__ = ["CachedFunction", "cached", "invalidate_cache"]
