@@ -1,4 +1,5 @@
-"""Coalescing concurrent GETs into one MGET: the Redis backend's answer to load.
+"""How values and reads travel to Redis: the value codec, and concurrent GETs coalesced
+into one MGET (the Redis backend's answer to load).
 
 A GET costs redis-py tens of microseconds of Python work per command (pool, stream,
 parser) and the network round trip. When many coroutines read at once, sending their
@@ -13,7 +14,34 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from .._types import Value
+
 _MAX_BATCH = 512
+_TAG_BYTES = b"\x00b"
+_TAG_STR = b"\x00s"
+
+
+def encode(value: Value) -> bytes:
+    """A value as stored in Redis: UTF-8 for ``str``, tagged for ``bytes`` (see redis.py)."""
+    if type(value) is bytes:
+        return _TAG_BYTES + value
+    data = value.encode()  # type: ignore[union-attr]  # check_value left only str here
+    return _TAG_STR + data if data[:1] == b"\x00" else data
+
+
+def decode(data: bytes) -> Value:
+    """The value a stored reply holds; foreign non-UTF-8 data reads back as ``bytes``."""
+    if data[:1] == b"\x00":
+        tag = data[:2]
+        if tag == _TAG_BYTES:
+            return data[2:]
+        if tag == _TAG_STR:
+            return data[2:].decode()
+        return data
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return data
 
 
 class GetBatcher:
@@ -69,3 +97,14 @@ class GetBatcher:
                     future.set_result(value)
         finally:
             self.in_flight -= 1
+
+
+class PlainGets:
+    """The batcher's interface without batching (Redis Cluster)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def get(self, name: str) -> bytes | None:
+        data: bytes | None = await self.client.get(name)
+        return data

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import sqlite3
 import time
@@ -217,6 +218,40 @@ def run(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T], *, txn:
             conn.execute("ROLLBACK")
         raise
     return result
+
+
+def maintain(conn: sqlite3.Connection, now: float, max_size: int) -> int:
+    """Delete expired rows, then the oldest writes until live pages fit ``max_size``."""
+    removed = run(
+        conn,
+        lambda c: (
+            c.execute(
+                "DELETE FROM entries WHERE id IN (SELECT id FROM entries WHERE expires <= ? LIMIT 100000)",
+                (now,),
+            ).rowcount
+        ),
+        txn=False,
+    )
+    for _ in range(20):  # bounded: each round removes a fraction of the rows
+        used = used_bytes(conn)
+        if used <= max_size:
+            break
+        rows = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+        surplus = math.ceil(rows * (1 - 0.9 * max_size / used)) + 1
+        removed += conn.execute(
+            "DELETE FROM entries WHERE id IN (SELECT id FROM entries ORDER BY id LIMIT ?)",
+            (surplus,),
+        ).rowcount
+    conn.executescript("PRAGMA incremental_vacuum;")  # execute() would free a single page
+    return removed
+
+
+def used_bytes(conn: sqlite3.Connection) -> int:
+    """Bytes in the database's live pages (the free list excluded)."""
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    return int((pages - free) * page_size)
 
 
 def backend_error(exc: sqlite3.Error, file: Path) -> CacheBackendError:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import re
 import sqlite3
@@ -23,7 +22,7 @@ from typing import Any, TypeVar, cast
 
 from .._types import DEFAULT_TTL, TTL, Value
 from ..errors import CacheConfigError, InvalidValueError
-from ._sqlite import SQLiteStore, backend_error, is_busy, is_corrupt, run
+from ._sqlite import SQLiteStore, backend_error, is_busy, is_corrupt, maintain, run, used_bytes
 from ._validate import check_counter, check_key, check_keys, check_value, parse_counter, ttl_seconds
 from .base import TTL_MISSING, TTL_NO_EXPIRY, CacheBackend, Cursor
 from .patterns import to_sqlite_glob, unescape_literal, validate_pattern
@@ -306,45 +305,13 @@ class FileBackend(CacheBackend):
             await self._store.reopen_if_replaced()
         now = self._clock()
         try:
-            return await self._store.in_thread(lambda c: _maintain(c, now, self.max_size), bounded=False)
+            return await self._store.in_thread(lambda c: maintain(c, now, self.max_size), bounded=False)
         except sqlite3.Error as exc:
             raise backend_error(exc, self._store.file) from exc
 
     async def size_bytes(self) -> int:
         """Bytes used by live pages of the database file."""
-        return await self._run(_used_bytes)
-
-
-def _maintain(conn: sqlite3.Connection, now: float, max_size: int) -> int:
-    removed = run(
-        conn,
-        lambda c: (
-            c.execute(
-                "DELETE FROM entries WHERE id IN (SELECT id FROM entries WHERE expires <= ? LIMIT 100000)",
-                (now,),
-            ).rowcount
-        ),
-        txn=False,
-    )
-    for _ in range(20):  # bounded: each round removes a fraction of the rows
-        used = _used_bytes(conn)
-        if used <= max_size:
-            break
-        rows = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
-        surplus = math.ceil(rows * (1 - 0.9 * max_size / used)) + 1
-        removed += conn.execute(
-            "DELETE FROM entries WHERE id IN (SELECT id FROM entries ORDER BY id LIMIT ?)",
-            (surplus,),
-        ).rowcount
-    conn.executescript("PRAGMA incremental_vacuum;")  # execute() would free a single page
-    return removed
-
-
-def _used_bytes(conn: sqlite3.Connection) -> int:
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    pages = conn.execute("PRAGMA page_count").fetchone()[0]
-    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
-    return int((pages - free) * page_size)
+        return await self._run(used_bytes)
 
 
 def _count_live(rows: list[Row], now: float) -> int:

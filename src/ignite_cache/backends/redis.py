@@ -22,7 +22,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from .._breaker import CircuitBreaker
 from .._types import DEFAULT_TTL, TTL, Value
 from ..errors import CacheBackendError, CacheConfigError, InvalidValueError
-from ._redis_batch import GetBatcher
+from ._redis_batch import GetBatcher, PlainGets, decode, encode
 from ._redis_client import ClientGate, make_client
 from ._redis_url import check_redis_url, redact
 from ._validate import check_key, check_keys, check_value, ttl_seconds
@@ -33,32 +33,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 _B = TypeVar("_B", bound="RedisBackend")
 
-_TAG_BYTES = b"\x00b"
-_TAG_STR = b"\x00s"
 _SCAN_COUNT = 5000
 _UNLINK_BATCH = 1000
 _NODE_SLOTS = 4096  # cluster scan cursors: node_cursor * _NODE_SLOTS + primary index
-
-
-def _encode(value: Value) -> bytes:
-    if type(value) is bytes:
-        return _TAG_BYTES + value
-    data = value.encode()  # type: ignore[union-attr]  # check_value left only str here
-    return _TAG_STR + data if data[:1] == b"\x00" else data
-
-
-def _decode(data: bytes) -> Value:
-    if data[:1] == b"\x00":
-        tag = data[:2]
-        if tag == _TAG_BYTES:
-            return data[2:]
-        if tag == _TAG_STR:
-            return data[2:].decode()
-        return data
-    try:
-        return data.decode()
-    except UnicodeDecodeError:
-        return data
 
 
 def _mapped(
@@ -90,17 +67,6 @@ def _mapped(
         return result
 
     return wrapper
-
-
-class _PlainGets:
-    """The batcher's interface without batching (Redis Cluster)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    async def get(self, name: str) -> bytes | None:
-        data: bytes | None = await self.client.get(name)
-        return data
 
 
 class RedisBackend(CacheBackend):
@@ -232,12 +198,12 @@ class RedisBackend(CacheBackend):
             raise
         if breaker.failures:
             breaker.succeeded()
-        return None if data is None else _decode(data)
+        return None if data is None else decode(data)
 
     def _make_batcher(self) -> Any:
         client = self.client
         if self.mode == "cluster":  # MGET cannot span slots: plain GETs, one per command
-            self._batcher = _PlainGets(client)
+            self._batcher = PlainGets(client)
         else:
             self._batcher = GetBatcher(client)
         return self._batcher
@@ -245,7 +211,7 @@ class RedisBackend(CacheBackend):
     @_mapped
     async def set(self, key: str, value: Value, ex: TTL = DEFAULT_TTL, *, nx: bool = False) -> bool:
         key = check_key(key)
-        data = _encode(check_value(value))
+        data = encode(check_value(value))
         seconds = ttl_seconds(ex, self.default_ttl)
         return bool(await self.client.set(self._prefix + key, data, ex=seconds, nx=nx))
 
@@ -314,12 +280,12 @@ class RedisBackend(CacheBackend):
             return []
         client = self.client
         values = await (client.mget_nonatomic(names) if self.mode == "cluster" else client.mget(names))
-        return [None if d is None else _decode(d) for d in values]
+        return [None if d is None else decode(d) for d in values]
 
     @_mapped
     async def set_many(self, mapping: Mapping[str, Value], ex: TTL = DEFAULT_TTL) -> bool:
         seconds = ttl_seconds(ex, self.default_ttl)
-        items = [(self._prefix + check_key(k), _encode(check_value(v))) for k, v in mapping.items()]
+        items = [(self._prefix + check_key(k), encode(check_value(v))) for k, v in mapping.items()]
         async with self.client.pipeline(transaction=False) as pipe:
             for name, data in items:
                 pipe.set(name, data, ex=seconds)
