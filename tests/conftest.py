@@ -164,6 +164,48 @@ def redis_url() -> Iterator[str]:
         server.close()
 
 
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Any]:
+    """One private 3-primary Redis Cluster (with replicas) for the session, started on first use."""
+    from faults.harness import shared_cluster
+
+    cluster = shared_cluster.acquire()
+    try:
+        yield cluster
+    finally:
+        shared_cluster.release()
+
+
+@pytest.fixture(scope="session")
+def sentinel_setup() -> Iterator[Any]:
+    """One private primary + replica + Sentinel for the session, started on first use."""
+    from faults.harness import shared_sentinel
+
+    setup = shared_sentinel.acquire()
+    try:
+        yield setup
+    finally:
+        shared_sentinel.release()
+
+
+@pytest.fixture
+def healthy_cluster(redis_cluster: Any) -> Any:
+    """The session's cluster, healed (a previous test may have failed a primary over)."""
+    from faults.harness import heal_cluster
+
+    heal_cluster(redis_cluster)
+    return redis_cluster
+
+
+@pytest.fixture
+def healthy_sentinel(sentinel_setup: Any) -> Any:
+    """The session's Sentinel set-up with a healthy primary and an in-sync replica."""
+    from faults.harness import heal_sentinel
+
+    heal_sentinel(sentinel_setup)
+    return sentinel_setup
+
+
 @pytest.fixture
 def private_redis() -> Iterator[Callable[..., PrivateRedis]]:
     """Factory: ``private_redis("--requirepass", "x")`` starts a server stopped after the test."""

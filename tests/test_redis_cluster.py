@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -22,9 +22,7 @@ import redis.asyncio as aioredis
 from faults.harness import (
     close_backend,
     cluster_slot_ranges,
-    heal_cluster,
     key_slot,
-    shared_cluster,
 )
 from ignite_cache import CacheBackendError, RedisBackend, cached
 from ignite_cache.backends.base import Cursor
@@ -33,20 +31,9 @@ from support.servers import HOST, RedisCluster, RedisServer, free_port
 pytestmark = [pytest.mark.redis, pytest.mark.cluster]
 
 
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[RedisCluster]:
-    cluster = shared_cluster.acquire()
-    try:
-        yield cluster
-    finally:
-        shared_cluster.release()
-
-
 @pytest.fixture
-def cluster(redis_cluster: RedisCluster) -> RedisCluster:
-    """The session's cluster, healthy (a previous test may have failed a primary over)."""
-    heal_cluster(redis_cluster)
-    return redis_cluster
+def cluster(healthy_cluster: RedisCluster) -> RedisCluster:
+    return healthy_cluster
 
 
 @pytest.fixture

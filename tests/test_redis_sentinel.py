@@ -12,11 +12,11 @@ import contextlib
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
-from faults.harness import OP_LIMIT, close_backend, heal_sentinel, shared_sentinel
+from faults.harness import OP_LIMIT, close_backend
 from ignite_cache import CacheBackendError, RedisBackend
 from support.servers import HOST, RedisSentinelSetup, RedisServer, free_port
 
@@ -26,20 +26,9 @@ FOLLOW_LIMIT = 5.0
 """Seconds from the end of a failover until the backend serves again (breaker cool-down 2 s)."""
 
 
-@pytest.fixture(scope="session")
-def sentinel_setup() -> Iterator[RedisSentinelSetup]:
-    setup = shared_sentinel.acquire()
-    try:
-        yield setup
-    finally:
-        shared_sentinel.release()
-
-
 @pytest.fixture
-def setup(sentinel_setup: RedisSentinelSetup) -> RedisSentinelSetup:
-    """The session's set-up with a healthy primary and an in-sync replica."""
-    heal_sentinel(sentinel_setup)
-    return sentinel_setup
+def setup(healthy_sentinel: RedisSentinelSetup) -> RedisSentinelSetup:
+    return healthy_sentinel
 
 
 def sentinel_url(setup: RedisSentinelSetup) -> str:
