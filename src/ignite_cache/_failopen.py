@@ -39,5 +39,7 @@ class CacheStats:
             )
 
     def recovered(self, name: str) -> None:
-        self.failing = False
-        logger.info("Cache is working again for %s.", name)
+        """A cache operation worked: end the incident, if one is open (logged once)."""
+        if self.failing:
+            self.failing = False
+            logger.info("Cache is working again for %s.", name)

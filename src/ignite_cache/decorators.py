@@ -100,8 +100,7 @@ class _Cached(Generic[P, R]):
                 stats.failed("decode", self.name, exc)
             else:
                 stats.hits += 1
-                if stats.failing:
-                    stats.recovered(self.name)
+                stats.recovered(self.name)
                 return value
         stats.misses += 1
         return await self.compute(key, backend, args, kwargs)
@@ -150,8 +149,7 @@ class _Cached(Generic[P, R]):
         except Exception as exc:
             self.stats.failed("write", self.name, exc)
         else:
-            if self.stats.failing:
-                self.stats.recovered(self.name)
+            self.stats.recovered(self.name)
 
 
 @overload

@@ -89,8 +89,7 @@ async def _invalidate(
     except Exception as exc:
         stats.failed("invalidation", name, exc)
     else:
-        if stats.failing:
-            stats.recovered(name)
+        stats.recovered(name)
 
 
 def _fill(template: str, bound: dict[str, Any], name: str, *, escape: bool) -> str:

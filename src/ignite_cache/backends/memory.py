@@ -14,7 +14,7 @@ import heapq
 import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 
 from .._types import DEFAULT_TTL, TTL, Value
 from ..errors import CacheConfigError, CacheError, InvalidValueError
@@ -187,10 +187,6 @@ class MemoryBackend(CacheBackend):
         return result
 
     # --- native versions of the derived operations --------------------------------------------
-
-    async def get_many(self, keys: Iterable[str]) -> list[Value | None]:
-        get = self.get
-        return [await get(key) for key in keys]
 
     async def set_many(self, mapping: Mapping[str, Value], ex: TTL = DEFAULT_TTL) -> bool:
         if not self._initialized:

@@ -39,7 +39,7 @@ def escape_pattern(text: str) -> str:
 
 
 def has_wildcards(pattern: str) -> bool:
-    """Whether ``pattern`` can match more than one key (it has an unescaped ``*``, ``?`` or ``[``)."""
+    """Whether ``pattern`` can match more than one key (an unescaped ``*``, ``?`` or ``[``)."""
     return any(t is _STAR or t is _ANY or isinstance(t, _Class) for t in _parse(pattern))
 
 
